@@ -1,0 +1,64 @@
+/**
+ * MAC and verification message function, RFC 3830 §4.2.4; algorithm numbers
+ * of the KEMAC "MAC alg" field (§6.2, also used by the V payload's "Auth alg",
+ * §6.9):
+ *
+ *   MAC alg          | Value | MAC length
+ *   -----------------+-------+-----------
+ *   NULL             |     0 |   0 bits
+ *   HMAC-SHA-1-160   |     1 | 160 bits
+ *
+ * The caller chooses what the MAC covers: for PSK/PKE the whole message up to
+ * the MAC field (§5.2, §6.2); for V the response without its MAC then
+ * IDi || IDr || T of the initiator (§5.2); for DHHMAC the whole message
+ * without the MAC (RFC 4650), keyed with the §4.1.4 auth_key of the PSK.
+ *
+ * A NULL MAC authenticates nothing, so `macVerify` refuses it: a mode whose
+ * message is signed (PKE responses, DH) must not call `macVerify` at all.
+ */
+import { timingSafeEqual } from 'node:crypto';
+import { hmac } from '@noble/hashes/hmac.js';
+import { sha1 } from '@noble/hashes/legacy.js';
+import { MikeyError, ErrNo, malformed } from './errors.js';
+
+export const MacAlg = { NULL: 0, HMAC_SHA_1_160: 1 } as const;
+export type MacAlg = (typeof MacAlg)[keyof typeof MacAlg];
+
+/** MAC length in bytes for `alg`; MikeyError(INVALID_MAC) for an unknown algorithm. */
+export function macLength(alg: number): number {
+  switch (alg) {
+    case MacAlg.NULL:
+      return 0;
+    case MacAlg.HMAC_SHA_1_160:
+      return 20;
+    default:
+      throw new MikeyError(ErrNo.INVALID_MAC, `MAC algorithm ${alg} is not supported`);
+  }
+}
+
+/** The MAC of `data` (empty for NULL). */
+export function macCompute(alg: number, authKey: Uint8Array, data: Uint8Array): Uint8Array {
+  if (macLength(alg) === 0) return new Uint8Array(0);
+  if (authKey.length === 0) throw malformed('HMAC-SHA-1-160 needs a non-empty auth_key');
+  return hmac(sha1, authKey, data);
+}
+
+/** Length-checked constant-time comparison (time depends on the length only). */
+export function constantTimeEqual(a: Uint8Array, b: Uint8Array): boolean {
+  return a.length === b.length && timingSafeEqual(a, b);
+}
+
+/**
+ * Verify `mac` over `data`; returns normally on success, throws
+ * MikeyError(AUTH_FAILURE) on a mismatch, a wrong length, or a NULL MAC, and
+ * MikeyError(INVALID_MAC) for an unknown algorithm.
+ */
+export function macVerify(alg: number, authKey: Uint8Array, data: Uint8Array, mac: Uint8Array): void {
+  const len = macLength(alg);
+  if (len === 0) throw new MikeyError(ErrNo.AUTH_FAILURE, 'NULL MAC cannot authenticate a message');
+  if (mac.length !== len) throw new MikeyError(ErrNo.AUTH_FAILURE, `MAC is ${mac.length} bytes, expected ${len}`);
+  const expected = macCompute(alg, authKey, data);
+  const ok = constantTimeEqual(expected, mac);
+  expected.fill(0);
+  if (!ok) throw new MikeyError(ErrNo.AUTH_FAILURE, 'MAC verification failed');
+}
