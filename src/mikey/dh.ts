@@ -1,0 +1,147 @@
+/**
+ * Diffie-Hellman for MIKEY DH mode (RFC 3830 §3.3, §4.2.7, DH payload §6.4)
+ * and DHHMAC (RFC 4650), on the MODP groups of RFC 2409 (OAKLEY 1, 2),
+ * RFC 3526 (5, 14), through node:crypto's built-in group parameters.
+ *
+ *   DH payload "DH-Group" (§6.4) | OAKLEY group | prime / DH value length
+ *   -----------------------------+--------------+-----------------------
+ *   0                            | 5            | 1536 bits / 192 bytes
+ *   1                            | 1            |  768 bits /  96 bytes
+ *   2                            | 2            | 1024 bits / 128 bytes
+ *   (no MIKEY code)              | 14           | 2048 bits / 256 bytes
+ *
+ * Group 14 has no DH-Group value in RFC 3830; it is offered here for a
+ * future or private use and `mikeyDhGroupCode(14)` refuses it.
+ *
+ * The TGK of DH mode is the shared secret g^(xi*xr) (§3.3), left-padded with
+ * zeros to the prime's length (the length of the DH value field).
+ */
+import { getDiffieHellman, type DiffieHellmanGroup } from 'node:crypto';
+import { inspect } from 'node:util';
+import { MikeyError, ErrNo } from './errors.js';
+
+export type OakleyGroup = 1 | 2 | 5 | 14;
+
+/** §6.4 DH-Group codes, names as in Wireshark's packet-mikey.c. */
+export const DhGroupCode = { OAKLEY_5: 0, OAKLEY_1: 1, OAKLEY_2: 2 } as const;
+
+const GROUPS: Record<OakleyGroup, { name: string; bytes: number; code: number | undefined }> = {
+  1: { name: 'modp1', bytes: 96, code: DhGroupCode.OAKLEY_1 },
+  2: { name: 'modp2', bytes: 128, code: DhGroupCode.OAKLEY_2 },
+  5: { name: 'modp5', bytes: 192, code: DhGroupCode.OAKLEY_5 },
+  14: { name: 'modp14', bytes: 256, code: undefined },
+};
+
+function groupInfo(group: number): (typeof GROUPS)[OakleyGroup] {
+  const g = (GROUPS as Record<number, (typeof GROUPS)[OakleyGroup] | undefined>)[group];
+  if (!g) throw new MikeyError(ErrNo.INVALID_DH, `OAKLEY group ${group} is not supported`);
+  return g;
+}
+
+/** OAKLEY group of a §6.4 DH-Group code; MikeyError(INVALID_DH) if unknown. */
+export function oakleyGroupOfCode(code: number): OakleyGroup {
+  for (const [g, info] of Object.entries(GROUPS)) if (info.code === code) return Number(g) as OakleyGroup;
+  throw new MikeyError(ErrNo.INVALID_DH, `DH-Group ${code} is not supported`);
+}
+
+/** §6.4 DH-Group code of an OAKLEY group; MikeyError(INVALID_DH) for group 14 (no code). */
+export function mikeyDhGroupCode(group: OakleyGroup): number {
+  const code = groupInfo(group).code;
+  if (code === undefined) throw new MikeyError(ErrNo.INVALID_DH, `OAKLEY group ${group} has no MIKEY DH-Group code`);
+  return code;
+}
+
+/** Length in bytes of the DH value (and of the shared secret) of `group`. */
+export function dhValueLength(group: OakleyGroup): number {
+  return groupInfo(group).bytes;
+}
+
+function leftPad(b: Uint8Array, len: number): Uint8Array {
+  if (b.length === len) return Uint8Array.from(b);
+  const out = new Uint8Array(len);
+  out.set(b, len - b.length);
+  return out;
+}
+
+function toBigInt(b: Uint8Array): bigint {
+  return b.length === 0 ? 0n : BigInt('0x' + Buffer.from(b).toString('hex'));
+}
+
+/**
+ * One side's ephemeral DH state.  `publicValue` (g^x, padded to the group
+ * length) goes in the DH payload; the private exponent stays inside and is
+ * invisible to inspect/JSON.  Call `wipe()` when the exchange is over.
+ */
+export class DhKeyPair {
+  readonly group: OakleyGroup;
+  readonly publicValue: Uint8Array;
+  #dh: DiffieHellmanGroup | undefined;
+
+  constructor(group: OakleyGroup) {
+    const info = groupInfo(group);
+    this.group = group;
+    this.#dh = getDiffieHellman(info.name);
+    this.publicValue = leftPad(this.#dh.generateKeys(), info.bytes);
+  }
+
+  /** The shared secret g^(xi*xr) with `peerValue`, zero-padded to the group length. */
+  computeSecret(peerValue: Uint8Array): Uint8Array {
+    if (!this.#dh) throw new MikeyError(ErrNo.UNSPECIFIED, 'DH state was already wiped');
+    validatePeerValue(this.group, this.#dh.getPrime(), peerValue);
+    let raw: Buffer;
+    try {
+      raw = this.#dh.computeSecret(peerValue);
+    } catch {
+      throw new MikeyError(ErrNo.INVALID_DH, 'peer DH value rejected');
+    }
+    const secret = leftPad(raw, dhValueLength(this.group));
+    raw.fill(0);
+    return secret;
+  }
+
+  /**
+   * Drop the private state.  node:crypto keeps the exponent in native memory
+   * that JavaScript cannot zero; dropping the only reference is what we can do.
+   */
+  wipe(): void {
+    this.#dh = undefined;
+  }
+
+  toJSON(): object {
+    return { group: this.group, publicValue: Buffer.from(this.publicValue).toString('hex') };
+  }
+
+  [inspect.custom](): string {
+    return `DhKeyPair { group: ${this.group} }`;
+  }
+}
+
+/** Generate an ephemeral key pair in `group` (MikeyError(INVALID_DH) for an unknown group). */
+export function dhGenerate(group: OakleyGroup): DhKeyPair {
+  return new DhKeyPair(group);
+}
+
+/**
+ * Check a received DH value: exactly the group length (§6.4: the field has
+ * the prime's length) and 1 < y < p-1 (rejects 0, 1, p-1 and values >= p,
+ * which would give a trivial or invalid secret).  MikeyError(INVALID_DH).
+ */
+export function validatePeerValue(group: OakleyGroup, prime: Uint8Array, peerValue: Uint8Array): void {
+  const len = dhValueLength(group);
+  if (peerValue.length !== len) {
+    throw new MikeyError(ErrNo.INVALID_DH, `DH value is ${peerValue.length} bytes, expected ${len}`);
+  }
+  const y = toBigInt(peerValue);
+  const p = toBigInt(prime);
+  if (y <= 1n || y >= p - 1n) throw new MikeyError(ErrNo.INVALID_DH, 'DH value is outside 1 < y < p-1');
+}
+
+/** Functional form: the shared secret of `keyPair` with the peer's DH value. */
+export function dhCompute(keyPair: DhKeyPair, peerValue: Uint8Array): Uint8Array {
+  return keyPair.computeSecret(peerValue);
+}
+
+/** The prime p of `group` (for tests and for validating values out of band). */
+export function dhPrime(group: OakleyGroup): Uint8Array {
+  return Uint8Array.from(getDiffieHellman(groupInfo(group).name).getPrime());
+}
