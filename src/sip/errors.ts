@@ -5,10 +5,11 @@
  * SIP status code a UAS should answer with (RFC 3261 §21.4): 400 Bad Request
  * for malformed input, 413 Request Entity Too Large for a body over our
  * bounds, 415 Unsupported Media Type for a body we do not understand, 488 Not
- * Acceptable Here for an SDP we cannot use.  `detail` says what was wrong and
+ * Acceptable Here for an SDP we cannot use, 505 Version Not Supported, 513
+ * Message Too Large.  `detail` says what was wrong and
  * never holds a password, a key or a body.
  */
-export type SipStatus = 400 | 401 | 413 | 415 | 488 | 513;
+export type SipStatus = 400 | 413 | 415 | 488 | 505 | 513;
 
 export class SipError extends Error {
   override readonly name: string = 'SipError';

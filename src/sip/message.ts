@@ -1,0 +1,188 @@
+/**
+ * SIP message framing, parsing and serialization (RFC 3261 §7, §18.3, §25).
+ *
+ *   generic-message = start-line *message-header CRLF [ message-body ]
+ *   Request-Line    = Method SP Request-URI SP SIP-Version CRLF
+ *   Status-Line     = SIP-Version SP Status-Code SP Reason-Phrase CRLF
+ *
+ *   INVITE sip:bob@biloxi.com SIP/2.0 CRLF
+ *   Via: SIP/2.0/UDP pc33.atlanta.com;branch=z9hG4bK776asdhds CRLF
+ *   ...                                                 CRLF
+ *   Content-Length: 142 CRLF
+ *   CRLF
+ *   <142 bytes of body>
+ *
+ * Header names are case-insensitive; compact forms (§7.3.3) are expanded to
+ * the long name on parse.  Over UDP (§18.3) Content-Length may be absent
+ * (the body is the rest of the datagram) and extra bytes after it are
+ * dropped; over a stream it is mandatory and frames the message.
+ */
+import { SipParseError } from './errors.js';
+import { latin1 } from './grammar.js';
+import { parseHeaderLines, splitLines, type Header } from './headers.js';
+
+export type { Header } from './headers.js';
+
+export const MAX_MESSAGE_BYTES = 64 * 1024;
+export const MAX_HEADERS = 128;
+
+const fail = (detail: string): never => {
+  throw new SipParseError(detail);
+};
+
+export interface SipRequest {
+  readonly kind: 'request';
+  readonly method: string;
+  readonly uri: string;
+  readonly headers: readonly Header[];
+  readonly body: Uint8Array;
+}
+
+export interface SipResponse {
+  readonly kind: 'response';
+  readonly status: number;
+  readonly reason: string;
+  readonly headers: readonly Header[];
+  readonly body: Uint8Array;
+}
+
+export type SipMessage = SipRequest | SipResponse;
+
+/** RFC 3261 §7.3.3 compact forms. */
+const COMPACT: Record<string, string> = {
+  v: 'Via',
+  f: 'From',
+  t: 'To',
+  i: 'Call-ID',
+  m: 'Contact',
+  l: 'Content-Length',
+  c: 'Content-Type',
+  k: 'Supported',
+  s: 'Subject',
+  e: 'Content-Encoding',
+};
+
+/** Canonical spelling of the header names we read or write. */
+const CANONICAL = new Map(
+  [
+    'Via', 'From', 'To', 'Call-ID', 'CSeq', 'Contact', 'Max-Forwards', 'Content-Length',
+    'Content-Type', 'Content-Encoding', 'Content-Disposition', 'Supported', 'Require', 'Subject',
+    'Route', 'Record-Route', 'Allow', 'Accept', 'Expires', 'User-Agent', 'Server', 'Warning',
+    'WWW-Authenticate', 'Proxy-Authenticate', 'Authorization', 'Proxy-Authorization', 'Unsupported',
+  ].map((n) => [n.toLowerCase(), n]),
+);
+
+/** Long, canonical form of a header name as received. */
+export function canonicalHeaderName(name: string): string {
+  const lower = name.toLowerCase();
+  return COMPACT[lower] ?? CANONICAL.get(lower) ?? name;
+}
+
+const TOKEN = "[A-Za-z0-9\\-.!%*_+`'~]+";
+const REQUEST_LINE = new RegExp(`^(${TOKEN}) ([A-Za-z][A-Za-z0-9+\\-.]*:[^ ]+) (SIP/[0-9]+\\.[0-9]+)$`, 'i');
+const STATUS_LINE = /^(SIP\/[0-9]+\.[0-9]+) ([1-6][0-9]{2}) ([^\r\n]*)$/i;
+
+function checkVersion(version: string): void {
+  if (version.toUpperCase() !== 'SIP/2.0') throw new SipParseError(`unsupported version ${version.slice(0, 20)}`, 505);
+}
+
+/** Where the header section ends: index of the blank line and its length. */
+function headerEnd(s: string): { at: number; len: number } | null {
+  const m = /\r?\n\r?\n/.exec(s);
+  return m === null ? null : { at: m.index, len: m[0].length };
+}
+
+/** Start line and headers of a message whose header section is `head`. */
+function parseHead(head: string, body: Uint8Array): SipMessage {
+  const text = Buffer.from(head, 'latin1').toString('utf8');
+  const [startLine, ...lines] = splitLines(text);
+  const headers = parseHeaderLines(lines, MAX_HEADERS, fail).map((h) => ({
+    name: canonicalHeaderName(h.name),
+    value: h.value,
+  }));
+  const req = REQUEST_LINE.exec(startLine);
+  if (req !== null) {
+    checkVersion(req[3]);
+    return { kind: 'request', method: req[1], uri: req[2], headers, body };
+  }
+  const res = STATUS_LINE.exec(startLine);
+  if (res !== null) {
+    checkVersion(res[1]);
+    return { kind: 'response', status: Number(res[2]), reason: res[3], headers, body };
+  }
+  return fail('malformed start line');
+}
+
+/** Content-Length from raw header lines (before full parsing). */
+function contentLengthOf(head: string): number | null {
+  const values: string[] = [];
+  for (const line of splitLines(head)) {
+    const m = /^(content-length|l)[ \t]*:(.*)$/i.exec(line);
+    if (m !== null) values.push(m[2].trim());
+  }
+  if (values.length === 0) return null;
+  if (values.length > 1 && values.some((v) => v !== values[0])) fail('conflicting Content-Length headers');
+  if (!/^[0-9]{1,6}$/.test(values[0])) fail('bad Content-Length');
+  return Number(values[0]);
+}
+
+/** Parse one SIP message carried in a datagram (RFC 3261 §18.3). */
+export function parseSipMessage(datagram: Uint8Array): SipMessage {
+  if (datagram.length > MAX_MESSAGE_BYTES) throw new SipParseError(`message over ${MAX_MESSAGE_BYTES} bytes`, 513);
+  const s = latin1(datagram);
+  const end = headerEnd(s);
+  if (end === null) return fail('no blank line after headers');
+  const head = s.slice(0, end.at);
+  const bodyStart = end.at + end.len;
+  const length = contentLengthOf(head);
+  const available = datagram.length - bodyStart;
+  if (length !== null && length > available) fail('Content-Length beyond end of datagram');
+  return parseHead(head, datagram.slice(bodyStart, bodyStart + (length ?? available)));
+}
+
+export type FrameResult = { readonly message: SipMessage; readonly rest: Uint8Array } | { readonly needMore: true };
+
+/**
+ * Take one message off the front of a stream buffer (TCP/TLS, RFC 3261
+ * §18.3): leading CRLFs (keep-alives, RFC 5626 §3.5.1) are skipped,
+ * Content-Length is required.  Returns `{ needMore: true }` until the whole
+ * message is there; `rest` is what follows it.
+ */
+export function frameFromStream(buffer: Uint8Array): FrameResult {
+  let start = 0;
+  while (start < buffer.length && (buffer[start] === 0x0d || buffer[start] === 0x0a)) start++;
+  const window = latin1(buffer.subarray(start, start + MAX_MESSAGE_BYTES + 4));
+  const end = headerEnd(window);
+  if (end === null) {
+    if (window.length >= MAX_MESSAGE_BYTES) throw new SipParseError('header section over size limit', 513);
+    return { needMore: true };
+  }
+  const head = window.slice(0, end.at);
+  const length = contentLengthOf(head);
+  if (length === null) return fail('Content-Length missing on a stream transport');
+  const total = end.at + end.len + length;
+  if (total > MAX_MESSAGE_BYTES) throw new SipParseError(`message over ${MAX_MESSAGE_BYTES} bytes`, 513);
+  if (buffer.length - start < total) return { needMore: true };
+  const bodyStart = start + end.at + end.len;
+  const message = parseHead(head, buffer.slice(bodyStart, bodyStart + length));
+  return { message, rest: buffer.subarray(start + total) };
+}
+
+/**
+ * Serialize with CRLF line ends; Content-Length is always written last and
+ * always equals the body length (any Content-Length in `headers` is dropped).
+ */
+export function serializeSipMessage(msg: SipMessage): Uint8Array {
+  let head =
+    msg.kind === 'request' ? `${msg.method} ${msg.uri} SIP/2.0\r\n` : `SIP/2.0 ${msg.status} ${msg.reason}\r\n`;
+  if (/[\r\n]/.test(msg.kind === 'request' ? msg.method + msg.uri : msg.reason)) fail('line break in start line');
+  for (const h of msg.headers) {
+    if (canonicalHeaderName(h.name) === 'Content-Length') continue;
+    if (/[\r\n]/.test(h.name + h.value)) fail(`line break in header ${h.name.slice(0, 40)}`);
+    head += `${h.name}: ${h.value}\r\n`;
+  }
+  head += `Content-Length: ${msg.body.length}\r\n\r\n`;
+  const out = new Uint8Array(Buffer.concat([Buffer.from(head, 'utf8'), msg.body]));
+  if (out.length > MAX_MESSAGE_BYTES) throw new SipParseError(`message over ${MAX_MESSAGE_BYTES} bytes`, 513);
+  return out;
+}
