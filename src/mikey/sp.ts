@@ -78,18 +78,19 @@ const badParam = (detail: string): MikeyError => new MikeyError(ErrNo.INVALID_SP
 
 /** Unknown prot type → INVALID_SP; unknown, duplicated or mis-sized param → INVALID_SPPAR. */
 export function validateSpParams(protType: number, params: readonly SpParam[]): void {
+  if (protType !== SpProtType.SRTP && protType !== SpProtType.IPSEC) {
+    throw new MikeyError(ErrNo.INVALID_SP, `unknown SP protocol type ${protType}`);
+  }
   const seen = new Set<number>();
   for (const p of params) {
     if (seen.has(p.type)) throw badParam(`SP param type ${p.type} repeated`);
     seen.add(p.type);
     if (protType === SpProtType.SRTP) {
       if (p.type > SrtpParam.SRTP_PREFIX_LEN) throw badParam(`unknown SRTP policy param type ${p.type}`);
-    } else if (protType === SpProtType.IPSEC) {
+    } else {
       const lens = IPSEC_LENGTHS[p.type];
       if (!lens) throw badParam(`unknown IPsec policy param type ${p.type}`);
       if (!lens.includes(p.value.length)) throw badParam(`IPsec policy param ${p.type}: bad length ${p.value.length}`);
-    } else {
-      throw new MikeyError(ErrNo.INVALID_SP, `unknown SP protocol type ${protType}`);
     }
   }
 }
