@@ -1,0 +1,95 @@
+/**
+ * Typed errors of the kernel interface (src/kernel).
+ *
+ * `KernelError`: the kernel refused a request.  It carries the errno, its
+ * symbolic code, the operation, the kernel's extended-ACK message
+ * (NLMSGERR_ATTR_MSG) when there was one, and a sentence telling the operator
+ * what to do about the common cases.
+ *
+ * `KernelValidationError`: a spec was rejected before any syscall (bad
+ * algorithm, key length, address family mismatch, SPI out of range, ...).
+ *
+ * Neither ever carries key material: messages are built from names, numbers
+ * and addresses only.
+ */
+
+/** Linux errno numbers (asm-generic/errno-base.h, errno.h) we name. */
+const ERRNO_CODES: Record<number, string> = {
+  1: 'EPERM',
+  2: 'ENOENT',
+  3: 'ESRCH',
+  4: 'EINTR',
+  5: 'EIO',
+  9: 'EBADF',
+  11: 'EAGAIN',
+  12: 'ENOMEM',
+  13: 'EACCES',
+  14: 'EFAULT',
+  16: 'EBUSY',
+  17: 'EEXIST',
+  19: 'ENODEV',
+  22: 'EINVAL',
+  28: 'ENOSPC',
+  38: 'ENOSYS',
+  71: 'EPROTO',
+  90: 'EMSGSIZE',
+  93: 'EPROTONOSUPPORT',
+  95: 'EOPNOTSUPP',
+  97: 'EAFNOSUPPORT',
+  99: 'EADDRNOTAVAIL',
+  105: 'ENOBUFS',
+  110: 'ETIMEDOUT',
+};
+
+export function errnoCode(errno: number): string {
+  return ERRNO_CODES[errno] ?? `E${errno}`;
+}
+
+const HINTS: Record<string, string> = {
+  EPROTONOSUPPORT: 'this kernel has no ESP: load esp4/esp6, or use the lab',
+  ENOSYS: 'unknown algorithm: the kernel has no such cipher/hash (load its module)',
+  EPERM: 'needs CAP_NET_ADMIN (run as root or grant the capability)',
+  EACCES: 'needs CAP_NET_ADMIN (run as root or grant the capability)',
+  EEXIST: 'an entry with this identity already exists',
+  ESRCH: 'no such SA (or the ALLOCSPI placeholder expired)',
+  ENOENT: 'no such entry',
+  EAFNOSUPPORT: 'address family not supported by this kernel (no XFRM netlink, or no PF_KEY)',
+  ETIMEDOUT: 'the kernel did not answer in time',
+};
+
+export class KernelError extends Error {
+  override readonly name = 'KernelError';
+  readonly code: string;
+  constructor(
+    /** Positive errno. */
+    readonly errno: number,
+    /** What we were doing, e.g. 'NEWSA' or 'socket'. */
+    readonly op: string,
+    /** The kernel's extended-ACK text, if it sent one. */
+    readonly extack?: string,
+  ) {
+    const code = errnoCode(errno);
+    const hint = HINTS[code];
+    super(`${op} failed: ${code}${hint ? ` (${hint})` : ''}${extack ? `: kernel says "${extack}"` : ''}`);
+    this.code = code;
+  }
+}
+
+export class KernelValidationError extends Error {
+  override readonly name = 'KernelValidationError';
+  constructor(
+    /** The spec field at fault, e.g. 'spi' or 'keys.encKey'. */
+    readonly field: string,
+    readonly detail: string,
+  ) {
+    super(`invalid ${field}: ${detail}`);
+  }
+}
+
+/** A netlink reply we could not decode (truncated or inconsistent). */
+export class NetlinkDecodeError extends Error {
+  override readonly name = 'NetlinkDecodeError';
+  constructor(readonly detail: string) {
+    super(`malformed netlink message: ${detail}`);
+  }
+}

@@ -1,0 +1,172 @@
+/**
+ * Every libc binding of sipsec, through koffi, in this one file.
+ *
+ * Small, errno-checked wrappers: each returns a value or throws KernelError
+ * (errno read with koffi.errno() right after the call).  The daemon reuses
+ * `peerCredentials` (SO_PEERCRED) for its control socket.
+ *
+ * Blocking policy: netlink requests are answered by the kernel synchronously
+ * within the sendto() call, so request sockets use a blocking recv bounded by
+ * SO_RCVTIMEO (a lost reply becomes ETIMEDOUT, never a hang).  Event sockets
+ * are waited on with poll() run on koffi's worker thread (`pollReadableAsync`),
+ * so the event loop is never blocked, and drained with MSG_DONTWAIT.
+ */
+import koffi from 'koffi';
+import { KernelError } from './errors.js';
+
+const libc = koffi.load('libc.so.6');
+
+const c_socket = libc.func('int socket(int domain, int type, int protocol)');
+const c_bind = libc.func('int bind(int fd, const void *addr, uint32_t len)');
+const c_getsockname = libc.func('int getsockname(int fd, _Out_ void *addr, _Inout_ uint32_t *len)');
+const c_send = libc.func('intptr_t send(int fd, const void *buf, size_t len, int flags)');
+const c_recv = libc.func('intptr_t recv(int fd, _Out_ void *buf, size_t len, int flags)');
+const c_setsockopt = libc.func('int setsockopt(int fd, int level, int name, const void *val, uint32_t len)');
+const c_getsockopt = libc.func('int getsockopt(int fd, int level, int name, _Out_ void *val, _Inout_ uint32_t *len)');
+const c_close = libc.func('int close(int fd)');
+const c_open = libc.func('int open(const char *path, int flags)');
+const c_setns = libc.func('int setns(int fd, int nstype)');
+const c_poll = libc.func('int poll(_Inout_ void *fds, uint64_t nfds, int timeout)');
+const c_getpid = libc.func('int getpid()');
+
+export const AF_NETLINK = 16;
+export const SOCK_RAW = 3;
+export const SOCK_CLOEXEC = 0o2000000;
+export const NETLINK_XFRM = 6;
+export const SOL_SOCKET = 1;
+export const SOL_NETLINK = 270;
+export const SO_RCVBUF = 8;
+export const SO_SNDBUF = 7;
+export const SO_RCVBUFFORCE = 33;
+export const SO_PEERCRED = 17;
+export const SO_RCVTIMEO = 20;
+export const NETLINK_CAP_ACK = 10;
+export const NETLINK_EXT_ACK = 11;
+export const MSG_DONTWAIT = 0x40;
+export const CLONE_NEWNET = 0x40000000;
+const O_RDONLY = 0;
+const O_CLOEXEC = 0o2000000;
+const POLLIN = 1;
+const EINTR = 4;
+const EAGAIN = 11;
+
+function fail(op: string): never {
+  throw new KernelError(koffi.errno(), op);
+}
+
+export function socket(domain: number, type: number, protocol: number): number {
+  const fd = c_socket(domain, type | SOCK_CLOEXEC, protocol) as number;
+  if (fd < 0) fail('socket');
+  return fd;
+}
+
+/** bind() to sockaddr_nl { nl_family, pad, nl_pid, nl_groups }. */
+export function bindNetlink(fd: number, groups: number): void {
+  const sa = Buffer.alloc(12);
+  sa.writeUInt16LE(AF_NETLINK, 0);
+  sa.writeUInt32LE(0, 4);
+  sa.writeUInt32LE(groups >>> 0, 8);
+  if ((c_bind(fd, sa, 12) as number) < 0) fail('bind');
+}
+
+/** The netlink port id the kernel gave the socket. */
+export function netlinkPortId(fd: number): number {
+  const sa = Buffer.alloc(12);
+  const len = [12];
+  if ((c_getsockname(fd, sa, len) as number) < 0) fail('getsockname');
+  return sa.readUInt32LE(4);
+}
+
+export function setsockoptInt(fd: number, level: number, name: number, value: number): void {
+  const v = Buffer.alloc(4);
+  v.writeInt32LE(value, 0);
+  if ((c_setsockopt(fd, level, name, v, 4) as number) < 0) fail(`setsockopt(${level},${name})`);
+}
+
+/** SO_RCVTIMEO as struct timeval. */
+export function setRecvTimeout(fd: number, ms: number): void {
+  const tv = Buffer.alloc(16);
+  tv.writeBigInt64LE(BigInt(Math.floor(ms / 1000)), 0);
+  tv.writeBigInt64LE(BigInt((ms % 1000) * 1000), 8);
+  if ((c_setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, tv, 16) as number) < 0) fail('setsockopt(SO_RCVTIMEO)');
+}
+
+export function send(fd: number, buf: Uint8Array): void {
+  for (;;) {
+    const n = c_send(fd, buf, buf.length, 0) as number;
+    if (n >= 0) return;
+    if (koffi.errno() !== EINTR) fail('send');
+  }
+}
+
+/**
+ * recv() into `buf`; returns the byte count, or -1 when `dontWait` and nothing
+ * is queued.  A blocking recv that hits SO_RCVTIMEO throws ETIMEDOUT.
+ */
+export function recv(fd: number, buf: Uint8Array, dontWait = false): number {
+  for (;;) {
+    const n = c_recv(fd, buf, buf.length, dontWait ? MSG_DONTWAIT : 0) as number;
+    if (n >= 0) return n;
+    const e = koffi.errno();
+    if (e === EINTR) continue;
+    if (e === EAGAIN) {
+      if (dontWait) return -1;
+      throw new KernelError(110, 'recv');
+    }
+    throw new KernelError(e, 'recv');
+  }
+}
+
+export function close(fd: number): void {
+  c_close(fd);
+}
+
+/** Wait (on a worker thread) until `fd` is readable or `timeoutMs` passed. */
+export function pollReadableAsync(fd: number, timeoutMs: number): Promise<boolean> {
+  const pfd = Buffer.alloc(8);
+  pfd.writeInt32LE(fd, 0);
+  pfd.writeInt16LE(POLLIN, 4);
+  return new Promise((resolve) => {
+    c_poll.async(pfd, 1, timeoutMs, (err: unknown, n: number) => {
+      resolve(!err && n > 0 && pfd.readInt16LE(6) !== 0);
+    });
+  });
+}
+
+/**
+ * Run `fn` with the calling thread in the network namespace at `nsPath`
+ * (e.g. /run/netns/a), then return to the original one.  Sockets created
+ * inside keep that namespace.
+ */
+export function withNetns<T>(nsPath: string, fn: () => T): T {
+  const self = c_open('/proc/thread-self/ns/net', O_RDONLY | O_CLOEXEC) as number;
+  if (self < 0) fail('open(/proc/thread-self/ns/net)');
+  try {
+    const target = c_open(nsPath, O_RDONLY | O_CLOEXEC) as number;
+    if (target < 0) fail(`open(${nsPath})`);
+    try {
+      if ((c_setns(target, CLONE_NEWNET) as number) < 0) fail('setns');
+    } finally {
+      c_close(target);
+    }
+    try {
+      return fn();
+    } finally {
+      if ((c_setns(self, CLONE_NEWNET) as number) < 0) fail('setns(back)');
+    }
+  } finally {
+    c_close(self);
+  }
+}
+
+/** SO_PEERCRED of a connected Unix socket. */
+export function peerCredentials(fd: number): { pid: number; uid: number; gid: number } {
+  const cred = Buffer.alloc(12);
+  const len = [12];
+  if ((c_getsockopt(fd, SOL_SOCKET, SO_PEERCRED, cred, len) as number) < 0) fail('getsockopt(SO_PEERCRED)');
+  return { pid: cred.readInt32LE(0), uid: cred.readUInt32LE(4), gid: cred.readUInt32LE(8) };
+}
+
+export function getpid(): number {
+  return c_getpid() as number;
+}
