@@ -55,8 +55,11 @@ export function aesCmIv(saltKey: Uint8Array, csbId: number, tBytes: Uint8Array):
 
 function aesCm(encrKey: Uint8Array, iv: Uint8Array, data: Uint8Array): Uint8Array {
   const c = createCipheriv('aes-128-ctr', encrKey, iv);
-  const out = Buffer.concat([c.update(data), c.final()]);
-  return new Uint8Array(out.buffer, out.byteOffset, out.length);
+  const body = c.update(data);
+  c.final(); // CTR has no padding: final() is empty
+  const out = Uint8Array.from(body);
+  body.fill(0);
+  return out;
 }
 
 function checkKey(alg: number, encrKey: Uint8Array): void {

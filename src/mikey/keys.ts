@@ -139,6 +139,15 @@ export function deriveKemacKeys(
   };
 }
 
+/**
+ * RFC 4650 (DHHMAC): the KEMAC carries NULL-encrypted data and an HMAC keyed
+ * with the §4.1.4 auth_key of the pre-shared key (RAND and CSB ID of the
+ * initiator's message; the responder's message uses the same values).
+ */
+export function deriveDhhmacAuthKey(psk: Uint8Array, csbId: number, rand: Uint8Array, len: number = KEMAC_KEY_LENGTHS.auth): Uint8Array {
+  return prf(psk, keyLabel(KeyConst.KEMAC_AUTH, MESSAGE_KEY_CS_ID, csbId, rand), len);
+}
+
 /** Zero every key buffer of a derived key set. */
 export function wipeKeys(keys: EspKeys | KemacKeys): void {
   for (const v of Object.values(keys) as Uint8Array[]) v.fill(0);

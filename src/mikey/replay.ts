@@ -38,7 +38,10 @@
  * policy and trades it against the cache's size.  We use 5 minutes, the
  * customary Kerberos skew: NTP-synchronised SIP endpoints stay well inside
  * it, while SIP retransmissions (up to 32 s) and slow answers fit, and the
- * cache holds at most five minutes of call set-ups.
+ * cache holds at most five minutes of call set-ups.  (minisip allows one
+ * hour, MAX_TIME_OFFSET: twelve times the replay state for no gain when the
+ * clocks are synchronised; raise `skewWindowMs` to interoperate with badly
+ * synchronised peers.)
  */
 import { MikeyError, ErrNo, malformed, type ErrNo as ErrNoT } from './errors.js';
 import { TsType, checkSkew, ntpToMs, bytesToCounter, tsValueLength } from './timestamp.js';

@@ -7,6 +7,7 @@ import {
   deriveTekSalt,
   deriveEspKeys,
   deriveKemacKeys,
+  deriveDhhmacAuthKey,
   wipeKeys,
 } from '../../../src/mikey/keys.js';
 import { MikeyError } from '../../../src/mikey/errors.js';
@@ -88,6 +89,10 @@ describe('key derivation (RFC 3830 §4.1.3, §4.1.4, seed 003 §5.1)', () => {
     expect(hex(k.encrKey)).toBe('95c269e40f1ab9c4596f7babca84495c');
     expect(hex(k.authKey)).toBe('397e502d79f9db5612405470d0df1fb7fddf1370');
     expect(hex(k.saltKey)).toBe('49ba56a11fdcb3fd6b8a041cad97');
+  });
+
+  it('the DHHMAC auth key (RFC 4650) is the §4.1.4 auth_key of the PSK', () => {
+    expect(hex(deriveDhhmacAuthKey(PSK, CSB_ID, RAND))).toBe('397e502d79f9db5612405470d0df1fb7fddf1370');
   });
 
   it('wipeKeys zeroes every buffer', () => {
