@@ -92,14 +92,15 @@ function headerEnd(s: string): { at: number; len: number } | null {
   return m === null ? null : { at: m.index, len: m[0].length };
 }
 
-/** Start line and headers of a message whose header section is `head`. */
-function parseHead(head: string, body: Uint8Array): SipMessage {
+/** Start line and headers of a message whose header section is `head` (no body yet). */
+function parseHead(head: string): SipMessage {
   const text = Buffer.from(head, 'latin1').toString('utf8');
   const [startLine, ...lines] = splitLines(text);
   const headers = parseHeaderLines(lines, MAX_HEADERS, fail).map((h) => ({
     name: canonicalHeaderName(h.name),
     value: h.value,
   }));
+  const body = new Uint8Array();
   const req = REQUEST_LINE.exec(startLine);
   if (req !== null) {
     checkVersion(req[3]);
@@ -113,15 +114,11 @@ function parseHead(head: string, body: Uint8Array): SipMessage {
   return fail('malformed start line');
 }
 
-/** Content-Length from raw header lines (before full parsing). */
-function contentLengthOf(head: string): number | null {
-  const values: string[] = [];
-  for (const line of splitLines(head)) {
-    const m = /^(content-length|l)[ \t]*:(.*)$/i.exec(line);
-    if (m !== null) values.push(m[2].trim());
-  }
+/** Content-Length (§20.14); repeated headers must agree. */
+function contentLength(msg: SipMessage): number | null {
+  const values = msg.headers.filter((h) => h.name === 'Content-Length').map((h) => h.value);
   if (values.length === 0) return null;
-  if (values.length > 1 && values.some((v) => v !== values[0])) fail('conflicting Content-Length headers');
+  if (values.some((v) => v !== values[0])) fail('conflicting Content-Length headers');
   if (!/^[0-9]{1,6}$/.test(values[0])) fail('bad Content-Length');
   return Number(values[0]);
 }
@@ -132,12 +129,12 @@ export function parseSipMessage(datagram: Uint8Array): SipMessage {
   const s = latin1(datagram);
   const end = headerEnd(s);
   if (end === null) return fail('no blank line after headers');
-  const head = s.slice(0, end.at);
+  const msg = parseHead(s.slice(0, end.at));
   const bodyStart = end.at + end.len;
-  const length = contentLengthOf(head);
+  const length = contentLength(msg);
   const available = datagram.length - bodyStart;
   if (length !== null && length > available) fail('Content-Length beyond end of datagram');
-  return parseHead(head, datagram.slice(bodyStart, bodyStart + (length ?? available)));
+  return { ...msg, body: datagram.slice(bodyStart, bodyStart + (length ?? available)) };
 }
 
 export type FrameResult = { readonly message: SipMessage; readonly rest: Uint8Array } | { readonly needMore: true };
@@ -157,15 +154,14 @@ export function frameFromStream(buffer: Uint8Array): FrameResult {
     if (window.length >= MAX_MESSAGE_BYTES) throw new SipParseError('header section over size limit', 513);
     return { needMore: true };
   }
-  const head = window.slice(0, end.at);
-  const length = contentLengthOf(head);
+  const msg = parseHead(window.slice(0, end.at));
+  const length = contentLength(msg);
   if (length === null) return fail('Content-Length missing on a stream transport');
   const total = end.at + end.len + length;
   if (total > MAX_MESSAGE_BYTES) throw new SipParseError(`message over ${MAX_MESSAGE_BYTES} bytes`, 513);
   if (buffer.length - start < total) return { needMore: true };
   const bodyStart = start + end.at + end.len;
-  const message = parseHead(head, buffer.slice(bodyStart, bodyStart + length));
-  return { message, rest: buffer.subarray(start + total) };
+  return { message: { ...msg, body: buffer.slice(bodyStart, bodyStart + length) }, rest: buffer.subarray(start + total) };
 }
 
 /**

@@ -120,6 +120,7 @@ function findDelimiter(s: string, dash: string, from: number, first: boolean): D
 /** Parse a multipart body (RFC 2046 §5.1.1) delimited by `boundary`. */
 export function parseMultipart(body: Uint8Array, boundary: string): Multipart {
   if (body.length > MAX_BODY_BYTES) throw new SipBodyError(413, `body over ${MAX_BODY_BYTES} bytes`);
+  if (!BOUNDARY_RE.test(boundary)) malformed('boundary has a forbidden character or length');
   const s = latin1(body);
   const dash = `--${boundary}`;
   const firstDelim = findDelimiter(s, dash, 0, true);
@@ -154,14 +155,18 @@ function parsePart(body: Uint8Array, s: string, start: number, end: number): Mim
   return { headers, content: body.subarray(start + blank.index + blank[0].length, end) };
 }
 
-/** Serialize parts (§5.1.1); no part may contain the dash-boundary. */
+/**
+ * Serialize parts (§5.1.1).  No line of a part may start with the
+ * dash-boundary (§5.1.1: "must not appear ... as the prefix of any line").
+ */
 export function buildMultipart(parts: readonly MimePart[], boundary: string): Uint8Array {
   if (!BOUNDARY_RE.test(boundary)) malformed('boundary has a forbidden character or length');
   if (parts.length === 0 || parts.length > MAX_PARTS) malformed('a multipart body needs 1 to 16 parts');
   const dash = `--${boundary}`;
   const chunks: Uint8Array[] = [];
   for (const part of parts) {
-    if (latin1(part.content).includes(dash)) malformed('body part contains the boundary');
+    const text = latin1(part.content);
+    if (text.startsWith(dash) || text.includes(`\n${dash}`)) malformed('body part contains the boundary');
     let head = `${dash}\r\n`;
     for (const h of part.headers) head += `${h.name}: ${h.value}\r\n`;
     chunks.push(Buffer.from(`${head}\r\n`, 'utf8'), part.content, Buffer.from('\r\n', 'latin1'));
