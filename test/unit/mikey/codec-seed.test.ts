@@ -16,7 +16,8 @@ import { readFileSync } from 'node:fs';
 import { ErrNo, MikeyError } from '../../../src/mikey/errors.js';
 import { decodeMessage } from '../../../src/mikey/message.js';
 import { decodeKeyDataChain } from '../../../src/mikey/payloads/keydata.js';
-import { ipsecPolicyFromParams, type SpParam } from '../../../src/mikey/sp.js';
+import { ipsecPolicyFromParams } from '../../../src/mikey/sp.js';
+import { type SpPayload } from '../../../src/mikey/payloads/sp.js';
 
 const SEED_BASE64 = `AQAfGd+LoOoCBwAhXlqzAAAAALJ9EMAAAAAALJ9EMAAAAAACgDFxW0OT9+PRwsABwAVAAEDAQEBAgEAAw
 EDBAEYBQEDBgEQARDy6e7T10Z+aPj5NTNI9hFzAAAAxHbDvNnT1S9tBbcF4e9kx8lexfu0lCU7Zgf8t4wmQq+1rDq8cYcAz
@@ -78,7 +79,7 @@ describe('seed 003 §5.2 minisip INVITE MIKEY blob', () => {
     // 0xc5c56d0e s after 1900-01-01 is in February 2005, when the thesis was written.
     expect(new Date((0xc5c56d0e - 2208988800) * 1000).toISOString().slice(0, 10)).toBe('2005-02-22');
     expect(sp).toMatchObject({ policyNo: 0, protType: 7 });
-    expect(ipsecPolicyFromParams((sp as { params: SpParam[] }).params)).toEqual({ satype: 3, mode: 1, flags: 0, ealg: 3, ekeyl: 24, aalg: 3, akeyl: 16 });
+    expect(ipsecPolicyFromParams((sp as SpPayload).params)).toEqual({ satype: 3, mode: 1, flags: 0, ealg: 3, ekeyl: 24, aalg: 3, akeyl: 16 });
     expect((rand as { rand: Uint8Array }).rand.length).toBe(16);
     expect(kemac).toMatchObject({ kind: 'kemac', encrAlg: 0, macAlg: 1 });
     expect((kemac as { encrData: Uint8Array }).encrData.length).toBe(196);

@@ -8,6 +8,7 @@ import { DhGroup } from '../../../src/mikey/payloads/dh.js';
 import { TsType } from '../../../src/mikey/payloads/t.js';
 import { SignType } from '../../../src/mikey/payloads/sign.js';
 import { KeyDataType, decodeKeyDataChain, encodeKeyDataChain, type KeyDataPayload } from '../../../src/mikey/payloads/keydata.js';
+import { type SpPayload } from '../../../src/mikey/payloads/sp.js';
 import { IpsecParam, SpProtType, ipsecPolicyFromParams, ipsecPolicyToParams } from '../../../src/mikey/sp.js';
 
 const seq = (n: number, from = 0): Uint8Array => Uint8Array.from({ length: n }, (_, i) => (from + i) & 0xff);
@@ -145,7 +146,7 @@ describe('byte-exact encodings', () => {
     expect(bytes.subarray(10)).toEqual(spBytes);
     const d = decodeMessage(bytes);
     expect(d.payloads[0]).toEqual(sp);
-    expect(ipsecPolicyFromParams((d.payloads[0] as { params: [] }).params)).toEqual({
+    expect(ipsecPolicyFromParams((d.payloads[0] as SpPayload).params)).toEqual({
       satype: 3, mode: 1, flags: 0, ealg: 3, ekeyl: 24, aalg: 3, akeyl: 20,
       hardLifetimeSeconds: 3600, softLifetimeBytes: 0x100000000n, replayWindow: 64,
       natT: { encapType: 2, sport: 4500, dport: 4500 },
