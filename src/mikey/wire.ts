@@ -59,10 +59,13 @@ export class Reader {
     return (BigInt(hi) << 32n) | BigInt(lo);
   }
 
-  /** A copy of the next `n` bytes (copies, so callers may wipe their own buffer). */
+  /**
+   * A plain Uint8Array copy of the next `n` bytes (a copy even when the input
+   * is a Buffer, so callers may wipe their own buffer).
+   */
   bytes(n: number, what: string): Uint8Array {
     this.need(n, what);
-    const out = this.buf.slice(this.pos, this.pos + n);
+    const out = new Uint8Array(this.buf.subarray(this.pos, this.pos + n));
     this.pos += n;
     return out;
   }

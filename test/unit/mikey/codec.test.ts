@@ -281,3 +281,15 @@ describe('IPsec policy params', () => {
     expect([IpsecParam.SATYPE, IpsecParam.AKEYL, IpsecParam.SOFT_LIFETIME_SECONDS, IpsecParam.TRAFFIC_SELECTOR]).toEqual([0, 6, 20, 26]);
   });
 });
+
+describe('Buffer input', () => {
+  it('decodes a Buffer into plain, independent Uint8Array copies', () => {
+    const bytes = encodeMessage({ hdr: hdr(DataType.PSK_INIT), payloads: [{ kind: 'rand', rand: seq(16) }] });
+    const buf = Buffer.from(bytes);
+    const d = decodeMessage(buf);
+    buf.fill(0);
+    const rand = (d.payloads[0] as { rand: Uint8Array }).rand;
+    expect(Buffer.isBuffer(rand)).toBe(false);
+    expect(rand).toEqual(seq(16));
+  });
+});
