@@ -143,7 +143,7 @@ export function contacts(msg: SipMessage): NameAddr[] | '*' {
 export function maxForwards(msg: SipMessage): number | undefined {
   const v = singleHeader(msg, 'Max-Forwards');
   if (v === undefined) return undefined;
-  if (!/^[0-9]{1,3}$/.test(v) || Number(v) > 255) fail('bad Max-Forwards');
+  if (!/^[0-9]{1,10}$/.test(v) || Number(v) > 255) fail('bad Max-Forwards');
   return Number(v);
 }
 
