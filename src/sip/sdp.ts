@@ -15,7 +15,7 @@
  * nearly anything) and every problem becomes an SdpError.
  */
 import { isIPv4, isIPv6 } from 'node:net';
-import { parse, write, type MediaDescription, type SessionDescription } from 'sdp-transform';
+import { parse, type MediaDescription, type SessionDescription } from 'sdp-transform';
 import { SdpError } from './errors.js';
 
 export const MAX_SDP_BYTES = 16 * 1024;
@@ -126,33 +126,27 @@ export function buildAudioSdp(opts: AudioSdpOptions): string {
   if (!ids.every((id) => /^[0-9]{1,20}$/.test(id))) throw new SdpError('SDP session id/version not decimal', 400);
   const codecs = opts.codecs ?? [PCMU];
   if (codecs.length === 0) throw new SdpError('no audio codec', 400);
-  const text = (s: string): string => {
-    if (!/^[\x21-\x7e][\x20-\x7e]*$/.test(s)) throw new SdpError('SDP text field has a forbidden character', 400);
+  for (const c of codecs) {
+    if (!Number.isInteger(c.payload) || c.payload < 0 || c.payload > 127) throw new SdpError('RTP payload type not 0-127', 400);
+    if (!Number.isInteger(c.rate) || c.rate <= 0) throw new SdpError('bad codec clock rate', 400);
+  }
+  // o= username and codec names: no spaces; s= text: spaces inside only.
+  const text = (s: string, spaces = false): string => {
+    const ok = spaces ? /^[\x21-\x7e]([\x20-\x7e]*[\x21-\x7e])?$/ : /^[\x21-\x7e]+$/;
+    if (!ok.test(s)) throw new SdpError('SDP text field has a forbidden character', 400);
     return s;
   };
-  const session: SessionDescription = {
-    version: 0,
-    origin: {
-      username: text(opts.username ?? '-'),
-      sessionId: ids[0],
-      sessionVersion: ids[1] as unknown as number,
-      netType: 'IN',
-      ipVer: family,
-      address: opts.address,
-    },
-    name: text(opts.sessionName ?? 'sipsec'),
-    connection: { version: family, ip: opts.address },
-    timing: { start: 0, stop: 0 },
-    media: [
-      {
-        type: 'audio',
-        port: opts.port,
-        protocol: 'RTP/AVP',
-        payloads: codecs.map((c) => c.payload).join(' '),
-        rtp: codecs.map((c) => ({ payload: c.payload, codec: text(c.name), rate: c.rate })),
-        fmtp: [],
-      },
-    ],
-  };
-  return write(session);
+  // Written by hand: sdp-transform's writer prints sess-version with %d,
+  // which rounds values above 2**53.
+  const ipVer = `IP${family}`;
+  const lines = [
+    'v=0',
+    `o=${text(opts.username ?? '-')} ${ids[0]} ${ids[1]} IN ${ipVer} ${opts.address}`,
+    `s=${text(opts.sessionName ?? 'sipsec', true)}`,
+    `c=IN ${ipVer} ${opts.address}`,
+    't=0 0',
+    `m=audio ${opts.port} RTP/AVP ${codecs.map((c) => c.payload).join(' ')}`,
+    ...codecs.map((c) => `a=rtpmap:${c.payload} ${text(c.name)}/${c.rate}`),
+  ];
+  return `${lines.join('\r\n')}\r\n`;
 }
