@@ -52,32 +52,22 @@ const identitySchema = z.strictObject({
   addresses: z.array(ipAddress).min(1),
 });
 
-const peerSchema = z
-  .strictObject({
-    match: peerMatch,
-    mode: z.enum(['psk', 'pke', 'dh', 'dhhmac']),
-    psk: pskSchema.optional(),
-    /** Our certificate (PEM) and its private key (PEM, file mode 0600 or stricter). */
-    certificate: filePath.optional(),
-    privateKey: filePath.optional(),
-    /** The peer's certificate (PEM): needed by pke to envelope the key to the responder. */
-    peerCertificate: filePath.optional(),
-    /** CA certificates (PEM) the peer's certificate must chain to. */
-    trustAnchors: z.array(filePath).optional(),
-    dh: z.strictObject({ group: z.literal(DH_GROUPS).default(14) }).prefault({}),
-  })
-  .superRefine((p, ctx) => {
-    const need = (key: 'psk' | 'certificate' | 'privateKey' | 'trustAnchors' | 'peerCertificate'): void => {
-      if (p[key] === undefined) ctx.addIssue({ code: 'custom', path: [key], message: `mode ${p.mode} needs "${key}"` });
-    };
-    if (p.mode === 'psk' || p.mode === 'dhhmac') need('psk');
-    if (p.mode === 'pke' || p.mode === 'dh') {
-      need('certificate');
-      need('privateKey');
-      need('trustAnchors');
-    }
-    if (p.mode === 'pke') need('peerCertificate');
-  });
+const dhSettings = z.strictObject({ group: z.literal(DH_GROUPS).default(14) }).prefault({});
+/** Our certificate (PEM), its private key (PEM, mode 0600 or stricter), and the CAs the peer must chain to. */
+const certificates = {
+  certificate: filePath,
+  privateKey: filePath,
+  trustAnchors: z.array(filePath).min(1),
+};
+
+/** One entry per peer; which credentials are needed depends on the MIKEY mode. */
+const peerSchema = z.discriminatedUnion('mode', [
+  z.strictObject({ match: peerMatch, mode: z.literal('psk'), psk: pskSchema }),
+  z.strictObject({ match: peerMatch, mode: z.literal('dhhmac'), psk: pskSchema, dh: dhSettings }),
+  z.strictObject({ match: peerMatch, mode: z.literal('dh'), ...certificates, dh: dhSettings }),
+  /** pke envelopes the key to the responder: it needs the peer's certificate. */
+  z.strictObject({ match: peerMatch, mode: z.literal('pke'), ...certificates, peerCertificate: filePath }),
+]);
 
 const lifetimeSchema = z.strictObject({
   seconds: seconds,
@@ -88,13 +78,31 @@ const lifetimeSchema = z.strictObject({
 export const configSchema = z
   .strictObject({
     identities: z.array(identitySchema).min(1),
-    peers: z.array(peerSchema).default([]),
+    peers: z
+      .array(peerSchema)
+      .superRefine((peers, ctx) => {
+        const seen = new Map<string, number>();
+        peers.forEach((p, i) => {
+          const key = p.match.toLowerCase();
+          if (seen.has(key)) ctx.addIssue({ code: 'custom', path: [i, 'match'], message: `duplicate peer; first defined at peers[${seen.get(key)}]` });
+          else seen.set(key, i);
+        });
+      })
+      .default([]),
     algorithms: z
       .strictObject({
         /** Preference order, most preferred first; default: every suite at least `minimum`, strongest first. */
         suites: z.array(suiteName).min(1).optional(),
         /** The weakest suite accepted from a peer (by strength rank). */
         minimum: suiteName.default(DEFAULT_MINIMUM_SUITE),
+      })
+      .superRefine(({ suites, minimum }, ctx) => {
+        const floor = SUITES.find((s) => s.name === minimum)!.strength;
+        suites?.forEach((name, i) => {
+          if (SUITES.find((s) => s.name === name)!.strength < floor) {
+            ctx.addIssue({ code: 'custom', path: ['suites', i], message: `suite ${name} is weaker than the minimum ${minimum}` });
+          }
+        });
       })
       .prefault({}),
     protection: z
@@ -107,6 +115,14 @@ export const configSchema = z
       .strictObject({
         soft: lifetimeSchema.prefault({ seconds: 3240 }),
         hard: lifetimeSchema.prefault({ seconds: 3600 }),
+      })
+      .superRefine(({ soft, hard }, ctx) => {
+        if (soft.seconds !== 0 && hard.seconds !== 0 && soft.seconds >= hard.seconds) {
+          ctx.addIssue({ code: 'custom', path: ['soft', 'seconds'], message: 'soft lifetime must be shorter than the hard lifetime' });
+        }
+        if (soft.bytes !== 0 && hard.bytes !== 0 && soft.bytes >= hard.bytes) {
+          ctx.addIssue({ code: 'custom', path: ['soft', 'bytes'], message: 'soft byte limit must be below the hard byte limit' });
+        }
       })
       .prefault({}),
     linger: seconds.default(DEFAULT_LINGER_SECONDS),
@@ -140,27 +156,6 @@ export const configSchema = z
     fallback: z.enum(['refuse', 'clear']).default('refuse'),
     /** Drop to this user after start-up (the koffi path; not needed under the systemd unit). */
     runAs: z.strictObject({ user: principal, group: principal.optional() }).optional(),
-  })
-  .superRefine((c, ctx) => {
-    const { soft, hard } = c.lifetimes;
-    if (soft.seconds !== 0 && hard.seconds !== 0 && soft.seconds >= hard.seconds) {
-      ctx.addIssue({ code: 'custom', path: ['lifetimes', 'soft', 'seconds'], message: 'soft lifetime must be shorter than the hard lifetime' });
-    }
-    if (soft.bytes !== 0 && hard.bytes !== 0 && soft.bytes >= hard.bytes) {
-      ctx.addIssue({ code: 'custom', path: ['lifetimes', 'soft', 'bytes'], message: 'soft byte limit must be below the hard byte limit' });
-    }
-    const floor = SUITES.find((s) => s.name === c.algorithms.minimum)!.strength;
-    c.algorithms.suites?.forEach((name, i) => {
-      if (SUITES.find((s) => s.name === name)!.strength < floor) {
-        ctx.addIssue({ code: 'custom', path: ['algorithms', 'suites', i], message: `suite ${name} is weaker than the minimum ${c.algorithms.minimum}` });
-      }
-    });
-    const seen = new Map<string, number>();
-    c.peers.forEach((p, i) => {
-      const key = p.match.toLowerCase();
-      if (seen.has(key)) ctx.addIssue({ code: 'custom', path: ['peers', i, 'match'], message: `duplicate peer; first defined at peers[${seen.get(key)}]` });
-      else seen.set(key, i);
-    });
   });
 
 /** The configuration as written (after defaults), before credential files are read. */

@@ -62,7 +62,8 @@ export interface PeerConfig {
   readonly privateKey?: { readonly path: string; readonly pem: Secret };
   readonly peerCertificate?: PemFile;
   readonly trustAnchors: readonly PemFile[];
-  readonly dh: { readonly group: 1 | 2 | 5 | 14 };
+  /** dh and dhhmac modes. */
+  readonly dh?: { readonly group: 1 | 2 | 5 | 14 };
 }
 
 export interface SipsecConfig {
@@ -210,6 +211,19 @@ class Locator {
   }
 }
 
+type PskEntry = Extract<PeerFileEntry, { mode: 'psk' }>['psk'];
+/** Every field any mode may have (the schema already checked which one needs which). */
+interface AnyPeerEntry {
+  readonly match: string;
+  readonly mode: PeerFileEntry['mode'];
+  readonly psk?: PskEntry;
+  readonly certificate?: string;
+  readonly privateKey?: string;
+  readonly peerCertificate?: string;
+  readonly trustAnchors?: readonly string[];
+  readonly dh?: { readonly group: 1 | 2 | 5 | 14 };
+}
+
 /** Second pass over a schema-valid config: names → ids, credential files → bytes.  Collects issues. */
 class Resolver {
   readonly issues: ConfigIssue[] = [];
@@ -266,13 +280,14 @@ class Resolver {
     return { runAs: { user: user.name, uid: user.uid, gid, groups: this.accounts.supplementaryGids(user.name) } };
   }
 
-  private peer(p: PeerFileEntry, i: number): PeerConfig {
+  private peer(entry: PeerFileEntry, i: number): PeerConfig {
+    const p: AnyPeerEntry = entry;
     const at = (...rest: PathSeg[]): PathSeg[] => ['peers', i, ...rest];
     const privateKey = p.privateKey === undefined ? undefined : this.secretFile(p.privateKey, at('privateKey'), 'private key');
     const out: PeerConfig = {
       match: p.match,
       mode: p.mode,
-      dh: { group: p.dh.group },
+      ...(p.dh ? { dh: { group: p.dh.group } } : {}),
       trustAnchors: (p.trustAnchors ?? []).map((a, j) => this.certificate(a, at('trustAnchors', j))).filter((x): x is PemFile => x !== undefined),
       ...(p.psk ? { psk: this.psk(p.psk, at('psk')) } : {}),
       ...(p.certificate ? { certificate: this.certificate(p.certificate, at('certificate')) } : {}),
@@ -285,7 +300,7 @@ class Resolver {
     return out;
   }
 
-  private psk(psk: NonNullable<PeerFileEntry['psk']>, path: PathSeg[]): Secret | undefined {
+  private psk(psk: PskEntry, path: PathSeg[]): Secret | undefined {
     let bytes: Uint8Array;
     if ('hex' in psk) {
       const mode = this.modeOf(this.source);
