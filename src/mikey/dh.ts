@@ -16,7 +16,7 @@
  * The TGK of DH mode is the shared secret g^(xi*xr) (§3.3), left-padded with
  * zeros to the prime's length (the length of the DH value field).
  */
-import { getDiffieHellman, type DiffieHellmanGroup } from 'node:crypto';
+import { createDiffieHellman, getDiffieHellman, type DiffieHellmanGroup } from 'node:crypto';
 import { inspect } from 'node:util';
 import { MikeyError, ErrNo } from './errors.js';
 
@@ -77,11 +77,27 @@ export class DhKeyPair {
   readonly publicValue: Uint8Array;
   #dh: DiffieHellmanGroup | undefined;
 
-  constructor(group: OakleyGroup) {
+  /** A fresh key pair, or (`restore`) one saved with `exportPrivateKey()`. */
+  constructor(group: OakleyGroup, restore?: { privateKey: Uint8Array; publicValue: Uint8Array }) {
     const info = groupInfo(group);
     this.group = group;
-    this.#dh = getDiffieHellman(info.name);
-    this.publicValue = leftPad(this.#dh.generateKeys(), info.bytes);
+    const std = getDiffieHellman(info.name);
+    if (!restore) {
+      this.#dh = std;
+      this.publicValue = leftPad(std.generateKeys(), info.bytes);
+      return;
+    }
+    const dh = createDiffieHellman(std.getPrime(), std.getGenerator());
+    dh.setPrivateKey(restore.privateKey);
+    dh.setPublicKey(restore.publicValue);
+    this.#dh = dh;
+    this.publicValue = leftPad(restore.publicValue, info.bytes);
+  }
+
+  /** The private exponent, for a 0600 state file only (the caller wipes it). */
+  exportPrivateKey(): Uint8Array {
+    if (!this.#dh) throw new MikeyError(ErrNo.UNSPECIFIED, 'DH state was already wiped');
+    return Uint8Array.from(this.#dh.getPrivateKey());
   }
 
   /** The shared secret g^(xi*xr) with `peerValue`, zero-padded to the group length. */
