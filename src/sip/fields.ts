@@ -69,7 +69,9 @@ const VIA_RE = new RegExp(
 export function parseVia(value: string): Via {
   const m = VIA_RE.exec(value);
   if (m === null) return fail('malformed Via');
-  const { host, port } = parseHostPort(m[4].trim().replace(/\s*:\s*/, ':'));
+  // sent-by = host [ COLON port ], COLON = SWS ":" SWS (split, not a regex:
+  // "\s*:\s*" backtracks quadratically over long blank runs).
+  const { host, port } = parseHostPort(m[4].split(':').map((p) => p.trim()).join(':'));
   const params = parseParams(m[5] === undefined ? [] : splitTopLevel(m[5].slice(1), ';', fail), fail);
   const branch = params.get('branch');
   if (branch === null || (branch !== undefined && !isToken(branch))) fail('bad Via branch');

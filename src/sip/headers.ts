@@ -30,23 +30,27 @@ export function splitLines(text: string): string[] {
  * continuation is malformed.
  */
 export function parseHeaderLines(lines: readonly string[], maxHeaders: number, fail: Fail): Header[] {
-  const out: { name: string; value: string }[] = [];
+  // Pieces are joined once at the end: appending to a growing string per
+  // continuation line would be quadratic on a 64 KiB header of folds.
+  const out: { name: string; pieces: string[] }[] = [];
   for (const line of lines) {
     if (line.length === 0) fail('empty line inside header section');
     if (line[0] === ' ' || line[0] === '\t') {
       const last = out[out.length - 1];
       if (last === undefined) fail('continuation line before first header');
-      last.value = `${last.value} ${line.trim()}`.trim();
+      last.pieces.push(line.trim());
       continue;
     }
     const colon = line.indexOf(':');
     if (colon < 0) fail('header line without ":"');
-    const name = line.slice(0, colon).replace(/[ \t]+$/, '');
+    let nameEnd = colon; // HCOLON = *( SP / HTAB ) ":" SWS
+    while (nameEnd > 0 && (line[nameEnd - 1] === ' ' || line[nameEnd - 1] === '\t')) nameEnd--;
+    const name = line.slice(0, nameEnd);
     if (!isToken(name)) fail(`bad header name "${name.slice(0, 40)}"`);
     if (out.length >= maxHeaders) fail(`more than ${maxHeaders} headers`);
-    out.push({ name, value: line.slice(colon + 1).trim() });
+    out.push({ name, pieces: [line.slice(colon + 1).trim()] });
   }
-  return out;
+  return out.map(({ name, pieces }) => ({ name, value: pieces.filter((p) => p !== '').join(' ') }));
 }
 
 /** All values of header `name` (case-insensitive), in order. */

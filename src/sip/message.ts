@@ -137,29 +137,35 @@ export function parseSipMessage(datagram: Uint8Array): SipMessage {
   return { ...msg, body: datagram.slice(bodyStart, bodyStart + (length ?? available)) };
 }
 
-export type FrameResult = { readonly message: SipMessage; readonly rest: Uint8Array } | { readonly needMore: true };
+export type FrameResult =
+  | { readonly message: SipMessage; readonly rest: Uint8Array }
+  | { readonly needMore: true; readonly rest: Uint8Array };
 
 /**
  * Take one message off the front of a stream buffer (TCP/TLS, RFC 3261
  * §18.3): leading CRLFs (keep-alives, RFC 5626 §3.5.1) are skipped,
- * Content-Length is required.  Returns `{ needMore: true }` until the whole
- * message is there; `rest` is what follows it.
+ * Content-Length is required.  Either a message and what follows it, or
+ * `needMore` with the buffer minus the skipped CRLFs; in both cases the
+ * caller continues with `rest` (so a stream of keep-alives does not pile up).
  */
 export function frameFromStream(buffer: Uint8Array): FrameResult {
   let start = 0;
   while (start < buffer.length && (buffer[start] === 0x0d || buffer[start] === 0x0a)) start++;
+  // Keep a lone trailing CR: it may be the first half of a CRLF keep-alive.
+  if (start === buffer.length && start > 0 && buffer[start - 1] === 0x0d) start--;
+  const needMore = { needMore: true, rest: buffer.subarray(start) } as const;
   const window = latin1(buffer.subarray(start, start + MAX_MESSAGE_BYTES + 4));
   const end = headerEnd(window);
   if (end === null) {
     if (window.length >= MAX_MESSAGE_BYTES) throw new SipParseError('header section over size limit', 513);
-    return { needMore: true };
+    return needMore;
   }
   const msg = parseHead(window.slice(0, end.at));
   const length = contentLength(msg);
   if (length === null) return fail('Content-Length missing on a stream transport');
   const total = end.at + end.len + length;
   if (total > MAX_MESSAGE_BYTES) throw new SipParseError(`message over ${MAX_MESSAGE_BYTES} bytes`, 513);
-  if (buffer.length - start < total) return { needMore: true };
+  if (buffer.length - start < total) return needMore;
   const bodyStart = start + end.at + end.len;
   return { message: { ...msg, body: buffer.slice(bodyStart, bodyStart + length) }, rest: buffer.subarray(start + total) };
 }

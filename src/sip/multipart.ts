@@ -151,7 +151,10 @@ function parsePart(body: Uint8Array, s: string, start: number, end: number): Mim
   if (leading > 0) return { headers: [], content: body.subarray(start + leading, end) };
   const blank = /\r?\n\r?\n/.exec(region);
   if (blank === null) return malformed('body part without blank line after its headers');
-  const headers = parseHeaderLines(splitLines(region.slice(0, blank.index)), MAX_PART_HEADERS, malformed);
+  // Header text is read as UTF-8 (as SIP headers are), so buildMultipart,
+  // which writes UTF-8, reproduces the same bytes.
+  const headerText = Buffer.from(region.slice(0, blank.index), 'latin1').toString('utf8');
+  const headers = parseHeaderLines(splitLines(headerText), MAX_PART_HEADERS, malformed);
   return { headers, content: body.subarray(start + blank.index + blank[0].length, end) };
 }
 

@@ -293,12 +293,21 @@ describe('frameFromStream (RFC 3261 §18.3)', () => {
     if ('needMore' in r2) throw new Error('needMore');
     expect(r2.message).toMatchObject({ kind: 'response', status: 200 });
     expect(text(r2.rest)).toBe('OPT');
-    expect(frameFromStream(r2.rest)).toEqual({ needMore: true });
+    expect(frameFromStream(r2.rest)).toEqual({ needMore: true, rest: r2.rest });
   });
 
   it('asks for more until the header section and the body are complete', () => {
-    for (let cut = 0; cut < one.length; cut++) expect(frameFromStream(bytes(one.slice(0, cut)))).toEqual({ needMore: true });
+    for (let cut = 0; cut < one.length; cut++) {
+      const part = bytes(one.slice(0, cut));
+      expect(frameFromStream(part)).toEqual({ needMore: true, rest: part });
+    }
     expect('message' in frameFromStream(bytes(one))).toBe(true);
+  });
+
+  it('drops keep-alive CRLFs while waiting, keeping a lone trailing CR', () => {
+    expect(text(frameFromStream(bytes('\r\n\r\n')).rest)).toBe('');
+    expect(text(frameFromStream(bytes('\r\n\r')).rest)).toBe('\r');
+    expect(text(frameFromStream(bytes('\r\nOPT')).rest)).toBe('OPT');
   });
 
   it('requires Content-Length and bounds the size', () => {
