@@ -1,0 +1,216 @@
+import { mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { createConnection, type Socket } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { decodePayload, encodeFrame, FrameDecoder } from '../../../src/agent/framing.js';
+import { createLogger } from '../../../src/agent/log.js';
+import { RequestError, startServer, type Handlers, type ServerOptions, type SipsecServer } from '../../../src/agent/server.js';
+
+let dir: string;
+let server: SipsecServer | undefined;
+const logLines: string[] = [];
+
+beforeEach(() => {
+  dir = mkdtempSync(join(tmpdir(), 'sipsec-server-'));
+  logLines.length = 0;
+});
+afterEach(async () => {
+  await server?.close();
+  server = undefined;
+  rmSync(dir, { recursive: true, force: true });
+});
+
+const handlers: Handlers = {
+  status: async () => ({ version: 'test', protocol: 1, uptimeSeconds: 1, backend: 'xfrm', calls: 0, sas: 0 }),
+  release: async ({ callId }) => {
+    if (callId === 'raw') throw new TypeError('secret-internal-detail');
+    if (callId === 'slow') await new Promise((r) => setTimeout(r, 2000));
+    if (callId === 'typed') throw new RequestError('mikey-rejected', 'bad MAC', { sipStatus: 488, mikeyErr: 5 });
+    return { released: true };
+  },
+};
+
+async function start(opts: Partial<ServerOptions> = {}): Promise<string> {
+  const path = join(dir, 'sipsecd.sock');
+  server = await startServer({
+    path,
+    handlers,
+    authorize: () => ({ admin: false }),
+    log: createLogger({ write: (l) => void logLines.push(l), level: 'debug' }),
+    ...opts,
+  });
+  return path;
+}
+
+/** A raw connection that collects decoded frames. */
+async function raw(path: string): Promise<{ sock: Socket; frames: Record<string, unknown>[]; next(): Promise<Record<string, unknown>>; closed: Promise<void> }> {
+  const sock = createConnection(path);
+  await new Promise((r) => sock.once('connect', r));
+  const frames: Record<string, unknown>[] = [];
+  const dec = new FrameDecoder();
+  let waiter: (() => void) | undefined;
+  sock.on('data', (c) => {
+    for (const p of dec.push(c)) frames.push(decodePayload(p));
+    waiter?.();
+  });
+  const closed = new Promise<void>((r) => sock.once('close', () => r()));
+  sock.on('error', () => {});
+  let taken = 0;
+  return {
+    sock,
+    frames,
+    closed,
+    async next() {
+      while (frames.length <= taken) await new Promise<void>((r) => (waiter = r));
+      return frames[taken++]!;
+    },
+  };
+}
+
+describe('socket server', () => {
+  it('creates the socket with the configured mode', async () => {
+    const path = await start({ mode: 0o660 });
+    const st = statSync(path);
+    expect(st.isSocket()).toBe(true);
+    expect(st.mode & 0o777).toBe(0o660);
+    await server!.close();
+    server = await startServer({ path, handlers, authorize: () => ({ admin: false }), mode: 0o600 });
+    expect(statSync(path).mode & 0o777).toBe(0o600);
+  });
+
+  it('answers requests and passes the caller (SO_PEERCRED) to handlers', async () => {
+    let seen: unknown;
+    const path = await start({
+      handlers: {
+        calls: async (_a, ctx) => {
+          seen = ctx.caller;
+          return { calls: [] };
+        },
+      },
+    });
+    const c = await raw(path);
+    c.sock.write(encodeFrame({ v: 1, id: 7, op: 'calls', args: {} }));
+    expect(await c.next()).toEqual({ v: 1, id: 7, ok: true, result: { calls: [] } });
+    expect(seen).toMatchObject({ pid: process.pid, uid: process.getuid!(), gid: process.getgid!() });
+  });
+
+  it('malformed requests get typed errors and the connection keeps working', async () => {
+    const path = await start();
+    const c = await raw(path);
+    const send = (o: unknown): void => void c.sock.write(encodeFrame(o));
+    const rawFrame = Buffer.from('{nope');
+    const hdr = Buffer.alloc(4);
+    hdr.writeUInt32BE(rawFrame.length);
+    c.sock.write(Buffer.concat([hdr, rawFrame]));
+    expect(await c.next()).toMatchObject({ id: null, ok: false, error: { code: 'bad-json' } });
+    send({ v: 1, op: 'ping' });
+    expect(await c.next()).toMatchObject({ id: null, ok: false, error: { code: 'bad-request' } });
+    send({ v: 2, id: 1, op: 'ping' });
+    expect(await c.next()).toMatchObject({ id: 1, ok: false, error: { code: 'unsupported-version', supported: [1] } });
+    send({ v: 1, id: 2, op: 'reboot' });
+    expect(await c.next()).toMatchObject({ id: 2, ok: false, error: { code: 'unknown-op' } });
+    send({ v: 1, id: 3, op: 'release', args: { callId: '' , extra: 1 } });
+    const inv = await c.next();
+    expect(inv).toMatchObject({ id: 3, ok: false, error: { code: 'invalid-args' } });
+    expect((inv.error as { issues: { path: string }[] }).issues.map((i) => i.path).sort()).toEqual(['', 'callId']);
+    send({ v: 1, id: 4, op: 'offer', args: { callId: 'x', localUri: 'sip:a@b', peerUri: 'sip:c@d' } });
+    expect(await c.next()).toMatchObject({ id: 4, ok: false, error: { code: 'not-implemented' } });
+    send({ v: 1, id: 5, op: 'ping' });
+    expect(await c.next()).toEqual({ v: 1, id: 5, ok: true, result: { pong: true, protocol: 1 } });
+  });
+
+  it('a handler that throws a raw error gives a generic internal error; a RequestError keeps its fields', async () => {
+    const path = await start();
+    const c = await raw(path);
+    c.sock.write(encodeFrame({ v: 1, id: 1, op: 'release', args: { callId: 'raw' } }));
+    const r = await c.next();
+    expect(r).toEqual({ v: 1, id: 1, ok: false, error: { code: 'internal', message: 'internal error' } });
+    expect(JSON.stringify(r)).not.toMatch(/secret-internal-detail/);
+    expect(logLines.some((l) => l.includes('handler failed'))).toBe(true);
+    c.sock.write(encodeFrame({ v: 1, id: 2, op: 'release', args: { callId: 'typed' } }));
+    expect(await c.next()).toEqual({ v: 1, id: 2, ok: false, error: { code: 'mikey-rejected', message: 'bad MAC', sipStatus: 488, mikeyErr: 5 } });
+    c.sock.write(encodeFrame({ v: 1, id: 3, op: 'release', args: { callId: 'ok' } }));
+    expect(await c.next()).toMatchObject({ id: 3, ok: true, result: { released: true } });
+  });
+
+  it('times out a slow handler and limits requests in flight', async () => {
+    const path = await start({ limits: { requestTimeoutMs: 150, maxInFlight: 1 } });
+    const c = await raw(path);
+    c.sock.write(Buffer.concat([
+      encodeFrame({ v: 1, id: 1, op: 'release', args: { callId: 'slow' } }),
+      encodeFrame({ v: 1, id: 2, op: 'release', args: { callId: 'ok' } }),
+      encodeFrame({ v: 1, id: 3, op: 'ping' }),
+    ]));
+    expect(await c.next()).toMatchObject({ id: 2, ok: false, error: { code: 'busy' } });
+    expect(await c.next()).toMatchObject({ id: 3, ok: true });
+    expect(await c.next()).toMatchObject({ id: 1, ok: false, error: { code: 'timeout' } });
+  });
+
+  it('closes a connection that leaves a frame incomplete (slowloris), and keeps serving others', async () => {
+    const path = await start({ limits: { partialFrameTimeoutMs: 200 } });
+    const slow = await raw(path);
+    const f = encodeFrame({ v: 1, id: 1, op: 'ping' });
+    slow.sock.write(f.subarray(0, 3));
+    const t0 = Date.now();
+    const drip = setInterval(() => slow.sock.writable && slow.sock.write(Buffer.alloc(0)), 50);
+    await slow.closed;
+    clearInterval(drip);
+    expect(Date.now() - t0).toBeGreaterThanOrEqual(150);
+    expect(slow.frames).toEqual([]);
+    const ok = await raw(path);
+    ok.sock.write(f);
+    expect(await ok.next()).toMatchObject({ id: 1, ok: true });
+  });
+
+  it('closes a connection announcing an oversized frame, after telling it why', async () => {
+    const path = await start();
+    const c = await raw(path);
+    const h = Buffer.alloc(4);
+    h.writeUInt32BE(10 * 1024 * 1024);
+    c.sock.write(h);
+    expect(await c.next()).toMatchObject({ id: null, ok: false, error: { code: 'frame-too-large' } });
+    await c.closed;
+    const d = await raw(path);
+    d.sock.write(encodeFrame({ v: 1, id: 9, op: 'ping' }));
+    expect(await d.next()).toMatchObject({ id: 9, ok: true });
+  });
+
+  it('refuses callers authorize() rejects, and connections beyond the limit', async () => {
+    const path = await start({ authorize: () => null });
+    const c = await raw(path);
+    expect(await c.next()).toMatchObject({ id: null, ok: false, error: { code: 'forbidden' } });
+    await c.closed;
+    await server!.close();
+    await start({ limits: { maxConnections: 1 } });
+    const a = await raw(path);
+    a.sock.write(encodeFrame({ v: 1, id: 1, op: 'ping' }));
+    await a.next();
+    const b = await raw(path);
+    expect(await b.next()).toMatchObject({ id: null, ok: false, error: { code: 'busy' } });
+  });
+
+  it('delivers events to subscribers of that event only, filtered by audience', async () => {
+    const path = await start();
+    const a = await raw(path);
+    const b = await raw(path);
+    const c = await raw(path);
+    a.sock.write(encodeFrame({ v: 1, id: 1, op: 'subscribe', args: {} }));
+    b.sock.write(encodeFrame({ v: 1, id: 1, op: 'subscribe', args: { events: ['sa-expired'] } }));
+    expect(await a.next()).toMatchObject({ id: 1, result: { events: ['rekey-needed', 'sa-expired', 'peer-sas-replaced'] } });
+    expect(await b.next()).toMatchObject({ id: 1, result: { events: ['sa-expired'] } });
+    expect(server!.publish('rekey-needed', { callId: 'c1', spi: '0x00001000' })).toBe(1);
+    expect(await a.next()).toEqual({ v: 1, event: 'rekey-needed', data: { callId: 'c1', spi: '0x00001000' } });
+    expect(server!.publish('sa-expired', { spi: '0x2' }, (s) => s.connectionId !== 1)).toBe(1);
+    expect(await b.next()).toMatchObject({ event: 'sa-expired' });
+    expect(c.frames).toEqual([]);
+  });
+
+  it('refuses to start over a live socket or over a file that is not a socket', async () => {
+    const path = await start();
+    await expect(startServer({ path, handlers, authorize: () => null })).rejects.toThrow(/another daemon/);
+    const notSocket = join(dir, 'file');
+    writeFileSync(notSocket, 'x');
+    await expect(startServer({ path: notSocket, handlers, authorize: () => null })).rejects.toThrow(/not a socket/);
+  });
+});
