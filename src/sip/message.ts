@@ -79,7 +79,7 @@ export function canonicalHeaderName(name: string): string {
 }
 
 const TOKEN = "[A-Za-z0-9\\-.!%*_+`'~]+";
-const REQUEST_LINE = new RegExp(`^(${TOKEN}) ([A-Za-z][A-Za-z0-9+\\-.]*:[^ ]+) (SIP/[0-9]+\\.[0-9]+)$`, 'i');
+const REQUEST_LINE = new RegExp(`^(${TOKEN}) ([A-Za-z][A-Za-z0-9+\\-.]*:\\S+) (SIP/[0-9]+\\.[0-9]+)$`, 'i');
 const STATUS_LINE = /^(SIP\/[0-9]+\.[0-9]+) ([1-6][0-9]{2}) ([^\r\n]*)$/i;
 
 function checkVersion(version: string): void {
