@@ -170,3 +170,78 @@ export function peerCredentials(fd: number): { pid: number; uid: number; gid: nu
 export function getpid(): number {
   return c_getpid() as number;
 }
+
+// ---------------------------------------------------------------------------
+// Process privileges (used by src/agent/privileges.ts; owned by the agent).
+// prctl(2), setgroups(2), setresgid(2), setresuid(2), capget/capset(2).
+// glibc broadcasts setgroups/setresgid/setresuid to every thread of the
+// process; prctl and capset act on the calling thread only.
+// ---------------------------------------------------------------------------
+
+const c_prctl = libc.func('int prctl(int option, unsigned long a2, unsigned long a3, unsigned long a4, unsigned long a5)');
+const c_setgroups = libc.func('int setgroups(size_t size, const uint32_t *list)');
+const c_setresgid = libc.func('int setresgid(uint32_t rgid, uint32_t egid, uint32_t sgid)');
+const c_setresuid = libc.func('int setresuid(uint32_t ruid, uint32_t euid, uint32_t suid)');
+const c_capget = libc.func('int capget(void *hdr, _Inout_ void *data)');
+const c_capset = libc.func('int capset(void *hdr, const void *data)');
+
+export const PR_SET_KEEPCAPS = 8;
+export const PR_CAPBSET_DROP = 24;
+export const PR_SET_NO_NEW_PRIVS = 38;
+export const PR_CAP_AMBIENT = 47;
+export const PR_CAP_AMBIENT_CLEAR_ALL = 4;
+const LINUX_CAPABILITY_VERSION_3 = 0x20080522;
+
+export function prctl(option: number, a2 = 0, a3 = 0, a4 = 0, a5 = 0): number {
+  const r = c_prctl(option, a2, a3, a4, a5) as number;
+  if (r < 0) fail(`prctl(${option})`);
+  return r;
+}
+
+export function setgroups(gids: readonly number[]): void {
+  const list = Buffer.alloc(Math.max(4, gids.length * 4));
+  gids.forEach((g, i) => list.writeUInt32LE(g >>> 0, i * 4));
+  if ((c_setgroups(gids.length, list) as number) < 0) fail('setgroups');
+}
+
+export function setresgid(gid: number): void {
+  if ((c_setresgid(gid, gid, gid) as number) < 0) fail('setresgid');
+}
+
+export function setresuid(uid: number): void {
+  if ((c_setresuid(uid, uid, uid) as number) < 0) fail('setresuid');
+}
+
+/** Capability sets of the calling thread as 64-bit masks (bit n = capability n). */
+export interface CapSets {
+  effective: bigint;
+  permitted: bigint;
+  inheritable: bigint;
+}
+
+function capHeader(): Buffer {
+  const hdr = Buffer.alloc(8);
+  hdr.writeUInt32LE(LINUX_CAPABILITY_VERSION_3, 0);
+  hdr.writeInt32LE(0, 4); // 0 = this thread
+  return hdr;
+}
+
+/** capget(2) with _LINUX_CAPABILITY_VERSION_3: two __user_cap_data_struct {effective, permitted, inheritable}. */
+export function capget(): CapSets {
+  const data = Buffer.alloc(24);
+  if ((c_capget(capHeader(), data) as number) < 0) fail('capget');
+  const mask = (off: number): bigint => BigInt(data.readUInt32LE(off)) | (BigInt(data.readUInt32LE(off + 12)) << 32n);
+  return { effective: mask(0), permitted: mask(4), inheritable: mask(8) };
+}
+
+export function capset(sets: CapSets): void {
+  const data = Buffer.alloc(24);
+  const put = (off: number, m: bigint): void => {
+    data.writeUInt32LE(Number(m & 0xffffffffn), off);
+    data.writeUInt32LE(Number((m >> 32n) & 0xffffffffn), off + 12);
+  };
+  put(0, sets.effective);
+  put(4, sets.permitted);
+  put(8, sets.inheritable);
+  if ((c_capset(capHeader(), data) as number) < 0) fail('capset');
+}

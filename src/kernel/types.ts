@@ -105,6 +105,7 @@ export interface SaInfo {
   stats: { replay: number; replayWindow: number; integrityFailed: number };
   encap?: UdpEncap;
   owned: boolean;
+  /** Only with getSa(..., { withKeys: true }); non-enumerable (never in JSON/inspect). */
   keys?: SaKeys;
 }
 

@@ -370,7 +370,8 @@ export function decodeSaMessage(msg: NlMessage, withKeys: boolean): SaInfo {
   }
   if (withKeys) {
     const encKey = aead?.key ?? crypt?.key ?? new Uint8Array(0);
-    out.keys = auth ? { encKey, authKey: auth.key } : { encKey };
+    // Not enumerable: JSON, inspect and spreads of the SaInfo never show keys.
+    Object.defineProperty(out, 'keys', { value: auth ? { encKey, authKey: auth.key } : { encKey }, enumerable: false });
   }
   return out;
 }
