@@ -39,7 +39,7 @@
  */
 import { decodeBase64Mime, encodeBase64Mime, looksLikeBase64 } from './base64.js';
 import { SipBodyError } from './errors.js';
-import { formatMediaType, latin1, parseMediaType, splitTopLevel, parseParams, type MediaType } from './grammar.js';
+import { formatMediaType, isToken, latin1, parseMediaType, parseParams, splitTopLevel, type MediaType } from './grammar.js';
 import { headerValues, parseHeaderLines, splitLines, type Header } from './headers.js';
 
 export const MAX_BODY_BYTES = 64 * 1024;
@@ -171,7 +171,10 @@ export function buildMultipart(parts: readonly MimePart[], boundary: string): Ui
     const text = latin1(part.content);
     if (text.startsWith(dash) || text.includes(`\n${dash}`)) malformed('body part contains the boundary');
     let head = `${dash}\r\n`;
-    for (const h of part.headers) head += `${h.name}: ${h.value}\r\n`;
+    for (const h of part.headers) {
+      if (!isToken(h.name) || /[\r\n]/.test(h.value)) malformed('bad part header (name not a token or value with a line break)');
+      head += `${h.name}: ${h.value}\r\n`;
+    }
     chunks.push(Buffer.from(`${head}\r\n`, 'utf8'), part.content, Buffer.from('\r\n', 'latin1'));
   }
   chunks.push(Buffer.from(`${dash}--\r\n`, 'latin1'));

@@ -258,6 +258,9 @@ describe('buildMultipart', () => {
     expect(bodyError(() => buildMultipart([{ headers: [], content: bytes('a\r\n--xyz') }], 'xyz')).status).toBe(400);
     expect(bodyError(() => buildMultipart([{ headers: [], content: bytes('a') }], 'x y ')).status).toBe(400);
     expect(bodyError(() => buildMultipart([], 'xyz')).status).toBe(400);
+    const injected = { headers: [{ name: 'Content-Type', value: 'a/b\r\n\r\n--xyz--' }], content: bytes('a') };
+    expect(bodyError(() => buildMultipart([injected], 'xyz')).status).toBe(400);
+    expect(bodyError(() => buildMultipart([{ headers: [{ name: 'Bad Name', value: 'x' }], content: bytes('a') }], 'xyz')).status).toBe(400);
   });
 });
 
