@@ -18,7 +18,7 @@
  * dropped; over a stream it is mandatory and frames the message.
  */
 import { SipParseError } from './errors.js';
-import { latin1 } from './grammar.js';
+import { isToken, latin1 } from './grammar.js';
 import { parseHeaderLines, splitLines, type Header } from './headers.js';
 
 export type { Header } from './headers.js';
@@ -100,18 +100,25 @@ function parseHead(head: string): SipMessage {
     name: canonicalHeaderName(h.name),
     value: h.value,
   }));
+  const start = parseStartLine(startLine) ?? fail('malformed start line');
+  checkVersion(start.version);
   const body = new Uint8Array();
-  const req = REQUEST_LINE.exec(startLine);
-  if (req !== null) {
-    checkVersion(req[3]);
-    return { kind: 'request', method: req[1], uri: req[2], headers, body };
-  }
-  const res = STATUS_LINE.exec(startLine);
-  if (res !== null) {
-    checkVersion(res[1]);
-    return { kind: 'response', status: Number(res[2]), reason: res[3], headers, body };
-  }
-  return fail('malformed start line');
+  return start.kind === 'request'
+    ? { kind: 'request', method: start.method, uri: start.uri, headers, body }
+    : { kind: 'response', status: start.status, reason: start.reason, headers, body };
+}
+
+type StartLine =
+  | { kind: 'request'; method: string; uri: string; version: string }
+  | { kind: 'response'; status: number; reason: string; version: string };
+
+/** Request-Line or Status-Line (§7.1, §7.2), or null. */
+function parseStartLine(line: string): StartLine | null {
+  const req = REQUEST_LINE.exec(line);
+  if (req !== null) return { kind: 'request', method: req[1], uri: req[2], version: req[3] };
+  const res = STATUS_LINE.exec(line);
+  if (res !== null) return { kind: 'response', status: Number(res[2]), reason: res[3], version: res[1] };
+  return null;
 }
 
 /** Content-Length (§20.14); repeated headers must agree. */
@@ -175,12 +182,20 @@ export function frameFromStream(buffer: Uint8Array): FrameResult {
  * always equals the body length (any Content-Length in `headers` is dropped).
  */
 export function serializeSipMessage(msg: SipMessage): Uint8Array {
-  let head =
-    msg.kind === 'request' ? `${msg.method} ${msg.uri} SIP/2.0\r\n` : `SIP/2.0 ${msg.status} ${msg.reason}\r\n`;
-  if (/[\r\n]/.test(msg.kind === 'request' ? msg.method + msg.uri : msg.reason)) fail('line break in start line');
+  // Everything is checked against the grammar this module parses, so a
+  // value cannot smuggle in a line (header injection).
+  let head: string;
+  if (msg.kind === 'request') {
+    head = `${msg.method} ${msg.uri} SIP/2.0`;
+  } else {
+    if (!Number.isInteger(msg.status) || msg.status < 100 || msg.status > 699) fail('status code not 100-699');
+    head = `SIP/2.0 ${msg.status} ${msg.reason}`;
+  }
+  if (/[\r\n]/.test(head) || parseStartLine(head) === null) fail('malformed start line');
+  head += '\r\n';
   for (const h of msg.headers) {
     if (canonicalHeaderName(h.name) === 'Content-Length') continue;
-    if (/[\r\n]/.test(h.name + h.value)) fail(`line break in header ${h.name.slice(0, 40)}`);
+    if (!isToken(h.name) || /[\r\n]/.test(h.value)) fail(`bad header ${h.name.slice(0, 40)}`);
     head += `${h.name}: ${h.value}\r\n`;
   }
   head += `Content-Length: ${msg.body.length}\r\n\r\n`;

@@ -111,6 +111,12 @@ describe('serializeSipMessage', () => {
   it('refuses line breaks in header values (header injection)', () => {
     const bad: SipMessage = { ...msg, headers: [{ name: 'Subject', value: 'x\r\nVia: evil' }] };
     expect(parseError(() => serializeSipMessage(bad)).status).toBe(400);
+    expect(parseError(() => serializeSipMessage({ ...msg, headers: [{ name: 'Bad: name', value: 'x' }] })).status).toBe(400);
+    expect(parseError(() => serializeSipMessage({ ...msg, uri: 'sip:a b' })).status).toBe(400);
+    expect(parseError(() => serializeSipMessage({ ...msg, method: 'IN VITE' })).status).toBe(400);
+    const res: SipMessage = { kind: 'response', status: 99, reason: 'x', headers: [], body: new Uint8Array() };
+    expect(parseError(() => serializeSipMessage(res)).status).toBe(400);
+    expect(parseError(() => serializeSipMessage({ ...res, status: 200, reason: 'OK\r\nVia: x' })).status).toBe(400);
   });
 });
 
