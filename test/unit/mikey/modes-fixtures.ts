@@ -22,8 +22,8 @@ function makeCert(subjectCn: string, uri: string | undefined, keys: { pub: strin
   const c = forge.pki.createCertificate();
   c.publicKey = forge.pki.publicKeyFromPem(keys.pub);
   c.serialNumber = serial;
-  c.validity.notBefore = new Date(T0 - 86400_000);
-  c.validity.notAfter = new Date(T0 + 365 * 86400_000);
+  c.validity.notBefore = new Date(Math.min(T0, Date.now()) - 86400_000); // valid at T0 and now (the CLI uses the real clock)
+  c.validity.notAfter = new Date(Math.max(T0, Date.now()) + 365 * 86400_000);
   c.setSubject([{ name: 'commonName', value: subjectCn }]);
   c.setIssuer([{ name: 'commonName', value: issuer.cn }]);
   const ext: object[] = [{ name: 'basicConstraints', cA: isCa }];
