@@ -83,7 +83,8 @@ export interface ResultInput {
 }
 
 function redactedSa(sa: SaDescription): object {
-  return { ...sa, encKey: `<${sa.encKey.length} bytes redacted>`, authKey: `<${sa.authKey.length} bytes redacted>` };
+  const lifetimes = Object.fromEntries(Object.entries(sa.lifetimes).map(([k, v]) => [k, typeof v === 'bigint' ? v.toString() : v]));
+  return { ...sa, lifetimes, encKey: `<${sa.encKey.length} bytes redacted>`, authKey: `<${sa.authKey.length} bytes redacted>` };
 }
 
 function protect<T extends object>(obj: T, view: () => object): T {
@@ -163,5 +164,6 @@ export function deriveExchangeResult(input: ResultInput): ExchangeResult {
       }
     },
   };
-  return protect(result, () => ({ ...result, sas: sas.map(redactedSa) }));
+  const policyView = Object.fromEntries(Object.entries(input.policy).map(([k, v]) => [k, typeof v === 'bigint' ? v.toString() : v]));
+  return protect(result, () => ({ ...result, policy: policyView, sas: sas.map(redactedSa) }));
 }
