@@ -3,33 +3,33 @@
  * and DHHMAC (RFC 4650), on the MODP groups of RFC 2409 (OAKLEY 1, 2),
  * RFC 3526 (5, 14), through node:crypto's built-in group parameters.
  *
- *   DH payload "DH-Group" (§6.4) | OAKLEY group | prime / DH value length
- *   -----------------------------+--------------+-----------------------
- *   0                            | 5            | 1536 bits / 192 bytes
- *   1                            | 1            |  768 bits /  96 bytes
- *   2                            | 2            | 1024 bits / 128 bytes
- *   (no MIKEY code)              | 14           | 2048 bits / 256 bytes
+ * The DH-Group codes and DH-value lengths are those of payloads/dh.ts (the
+ * one table, RFC 3830 Table 6.4 plus our code 14); this module maps them to
+ * OAKLEY group numbers and node's group names:
  *
- * Group 14 has no DH-Group value in RFC 3830; it is offered here for a
- * future or private use and `mikeyDhGroupCode(14)` refuses it.
+ *   OAKLEY group | DH-Group (§6.4)        | node name | DH value
+ *   -------------+------------------------+-----------+-----------
+ *   5            | 0 OAKLEY_5             | modp5     | 192 bytes
+ *   1            | 1 OAKLEY_1             | modp1     |  96 bytes
+ *   2            | 2 OAKLEY_2             | modp2     | 128 bytes
+ *   14           | 14 MODP_2048 (**ours**) | modp14    | 256 bytes
  *
- * The TGK of DH mode is the shared secret g^(xi*xr) (§3.3), left-padded with
- * zeros to the prime's length (the length of the DH value field).
+ * The TGK of DH mode is the shared secret g^(xi*xr) (§3.3: "Both parties
+ * calculate the TGK, g^(xi*xr) from the exchanged DH-values"), left-padded
+ * with zeros to the prime's length (the length of the DH value field).
  */
 import { createDiffieHellman, getDiffieHellman, type DiffieHellmanGroup } from 'node:crypto';
 import { inspect } from 'node:util';
 import { MikeyError, ErrNo } from './errors.js';
+import { DhGroup, dhValueLength } from './payloads/dh.js';
 
 export type OakleyGroup = 1 | 2 | 5 | 14;
 
-/** §6.4 DH-Group codes, names as in Wireshark's packet-mikey.c. */
-export const DhGroupCode = { OAKLEY_5: 0, OAKLEY_1: 1, OAKLEY_2: 2 } as const;
-
-const GROUPS: Record<OakleyGroup, { name: string; bytes: number; code: number | undefined }> = {
-  1: { name: 'modp1', bytes: 96, code: DhGroupCode.OAKLEY_1 },
-  2: { name: 'modp2', bytes: 128, code: DhGroupCode.OAKLEY_2 },
-  5: { name: 'modp5', bytes: 192, code: DhGroupCode.OAKLEY_5 },
-  14: { name: 'modp14', bytes: 256, code: undefined },
+const GROUPS: Record<OakleyGroup, { name: string; code: DhGroup }> = {
+  1: { name: 'modp1', code: DhGroup.OAKLEY_1 },
+  2: { name: 'modp2', code: DhGroup.OAKLEY_2 },
+  5: { name: 'modp5', code: DhGroup.OAKLEY_5 },
+  14: { name: 'modp14', code: DhGroup.MODP_2048 },
 };
 
 function groupInfo(group: number): (typeof GROUPS)[OakleyGroup] {
@@ -44,16 +44,14 @@ export function oakleyGroupOfCode(code: number): OakleyGroup {
   throw new MikeyError(ErrNo.INVALID_DH, `DH-Group ${code} is not supported`);
 }
 
-/** §6.4 DH-Group code of an OAKLEY group; MikeyError(INVALID_DH) for group 14 (no code). */
-export function mikeyDhGroupCode(group: OakleyGroup): number {
-  const code = groupInfo(group).code;
-  if (code === undefined) throw new MikeyError(ErrNo.INVALID_DH, `OAKLEY group ${group} has no MIKEY DH-Group code`);
-  return code;
+/** §6.4 DH-Group code of an OAKLEY group (14 → our code 14). */
+export function dhGroupCode(group: OakleyGroup): DhGroup {
+  return groupInfo(group).code;
 }
 
 /** Length in bytes of the DH value (and of the shared secret) of `group`. */
-export function dhValueLength(group: OakleyGroup): number {
-  return groupInfo(group).bytes;
+export function groupValueLength(group: OakleyGroup): number {
+  return dhValueLength(groupInfo(group).code);
 }
 
 function leftPad(b: Uint8Array, len: number): Uint8Array {
@@ -84,14 +82,14 @@ export class DhKeyPair {
     const std = getDiffieHellman(info.name);
     if (!restore) {
       this.#dh = std;
-      this.publicValue = leftPad(std.generateKeys(), info.bytes);
+      this.publicValue = leftPad(std.generateKeys(), groupValueLength(group));
       return;
     }
     const dh = createDiffieHellman(std.getPrime(), std.getGenerator());
     dh.setPrivateKey(restore.privateKey);
     dh.setPublicKey(restore.publicValue);
     this.#dh = dh;
-    this.publicValue = leftPad(restore.publicValue, info.bytes);
+    this.publicValue = leftPad(restore.publicValue, groupValueLength(group));
   }
 
   /** The private exponent, for a 0600 state file only (the caller wipes it). */
@@ -110,7 +108,7 @@ export class DhKeyPair {
     } catch {
       throw new MikeyError(ErrNo.INVALID_DH, 'peer DH value rejected');
     }
-    const secret = leftPad(raw, dhValueLength(this.group));
+    const secret = leftPad(raw, groupValueLength(this.group));
     raw.fill(0);
     return secret;
   }
@@ -143,7 +141,7 @@ export function dhGenerate(group: OakleyGroup): DhKeyPair {
  * which would give a trivial or invalid secret).  MikeyError(INVALID_DH).
  */
 export function validatePeerValue(group: OakleyGroup, prime: Uint8Array, peerValue: Uint8Array): void {
-  const len = dhValueLength(group);
+  const len = groupValueLength(group);
   if (peerValue.length !== len) {
     throw new MikeyError(ErrNo.INVALID_DH, `DH value is ${peerValue.length} bytes, expected ${len}`);
   }

@@ -9,27 +9,24 @@
  * OAKLEY 1, 2, 5 (DH-Group 1, 2, 0) and MODP-2048 "14" (payload code 14, our
  * extension: docs/PROFILE.md).  The DH helpers here are shared with DHHMAC.
  */
-import { type DhKeyPair, type OakleyGroup, dhGenerate, mikeyDhGroupCode, oakleyGroupOfCode } from '../dh.js';
+import { type DhKeyPair, dhGenerate, dhGroupCode, oakleyGroupOfCode } from '../dh.js';
 import { ErrNo, MikeyError } from '../errors.js';
 import type { MikeyMessage } from '../message.js';
 import { DataType, KvType } from '../payloads/constants.js';
-import { DhGroup, type DhPayload } from '../payloads/dh.js';
+import type { DhPayload } from '../payloads/dh.js';
 import { constantTimeEqual } from '../mac.js';
 import { all, encodeSealed, hdr, idPayload, idText, initiatorIds, responderId } from './common.js';
 import { certPayloads, signPlaceholder, signer, verifySigned } from './signed.js';
 import type { AuthenticatedOffer, ModeHandler, OfferSecrets, ResponderEnv, ResponseContext } from './types.js';
 
-const codeOf = (g: OakleyGroup): number => (g === 14 ? DhGroup.MODP_2048 : mikeyDhGroupCode(g));
-const groupOf = (code: number): OakleyGroup => (code === DhGroup.MODP_2048 ? 14 : oakleyGroupOfCode(code));
-
-export const dhPayload = (pair: DhKeyPair): DhPayload => ({ kind: 'dh', group: codeOf(pair.group) as DhPayload['group'], value: pair.publicValue, kv: { kvType: KvType.NULL } });
+export const dhPayload = (pair: DhKeyPair): DhPayload => ({ kind: 'dh', group: dhGroupCode(pair.group), value: pair.publicValue, kv: { kvType: KvType.NULL } });
 
 /** Responder: our key pair for the offer's DHi and the TGK. */
 export function answerDh(msg: MikeyMessage, env: ResponderEnv): Pick<AuthenticatedOffer, 'tgk' | 'dh' | 'dhi'> {
   const dhis = all(msg, 'dh');
   if (dhis.length !== 1) throw new MikeyError(ErrNo.INVALID_DH, `expected one DH payload, found ${dhis.length}`);
   const dhi = dhis[0]!;
-  const group = groupOf(dhi.group);
+  const group = oakleyGroupOfCode(dhi.group);
   if (!env.dhGroups.includes(group)) throw new MikeyError(ErrNo.INVALID_DH, `OAKLEY group ${group} not accepted`);
   const dh = dhGenerate(group);
   return { tgk: dh.computeSecret(dhi.value), dh, dhi };
@@ -41,7 +38,7 @@ export function finishDh(msg: MikeyMessage, secrets: OfferSecrets): Uint8Array {
   const own = secrets.dh!;
   if (dhs.length !== 2) throw new MikeyError(ErrNo.INVALID_DH, `response must carry DHr and DHi, found ${dhs.length} DH payloads`);
   const [dhr, dhi] = dhs as [DhPayload, DhPayload];
-  if (dhi.group !== codeOf(own.group) || !constantTimeEqual(dhi.value, own.publicValue)) {
+  if (dhi.group !== dhGroupCode(own.group) || !constantTimeEqual(dhi.value, own.publicValue)) {
     throw new MikeyError(ErrNo.AUTH_FAILURE, 'response does not echo our DH value');
   }
   if (dhr.group !== dhi.group) throw new MikeyError(ErrNo.INVALID_DH, 'DHr and DHi use different groups');

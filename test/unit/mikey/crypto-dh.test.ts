@@ -3,13 +3,13 @@ import { inspect } from 'node:util';
 import {
   dhGenerate,
   dhCompute,
-  dhValueLength,
+  groupValueLength,
   dhPrime,
   oakleyGroupOfCode,
-  mikeyDhGroupCode,
-  DhGroupCode,
+  dhGroupCode,
   type OakleyGroup,
 } from '../../../src/mikey/dh.js';
+import { DhGroup, dhValueLength } from '../../../src/mikey/payloads/dh.js';
 import { MikeyError, ErrNo } from '../../../src/mikey/errors.js';
 
 function errNoOf(f: () => unknown): number | undefined {
@@ -26,14 +26,14 @@ const hex = (b: Uint8Array): string => Buffer.from(b).toString('hex');
 
 describe('Diffie-Hellman (RFC 3830 §3.3, §6.4)', () => {
   for (const group of [1, 2, 5, 14] as OakleyGroup[]) {
-    it(`both sides agree in OAKLEY group ${group}, values padded to ${dhValueLength(group)} bytes`, () => {
+    it(`both sides agree in OAKLEY group ${group}, values padded to ${groupValueLength(group)} bytes`, () => {
       const i = dhGenerate(group);
       const r = dhGenerate(group);
-      expect(i.publicValue.length).toBe(dhValueLength(group));
-      expect(r.publicValue.length).toBe(dhValueLength(group));
+      expect(i.publicValue.length).toBe(groupValueLength(group));
+      expect(r.publicValue.length).toBe(groupValueLength(group));
       const si = dhCompute(i, r.publicValue);
       const sr = dhCompute(r, i.publicValue);
-      expect(si.length).toBe(dhValueLength(group));
+      expect(si.length).toBe(groupValueLength(group));
       expect(hex(si)).toBe(hex(sr));
       expect(si.some((b) => b !== 0)).toBe(true);
       i.wipe();
@@ -43,7 +43,7 @@ describe('Diffie-Hellman (RFC 3830 §3.3, §6.4)', () => {
 
   it('rejects 0, 1, p-1, p and a short value with INVALID_DH', () => {
     const kp = dhGenerate(1);
-    const len = dhValueLength(1);
+    const len = groupValueLength(1);
     const p = dhPrime(1);
     const one = new Uint8Array(len);
     one[len - 1] = 1;
@@ -65,14 +65,20 @@ describe('Diffie-Hellman (RFC 3830 §3.3, §6.4)', () => {
     expect(() => dhCompute(a, b.publicValue)).toThrow(MikeyError);
   });
 
-  it('maps §6.4 DH-Group codes to OAKLEY groups; unknown code/group is INVALID_DH', () => {
-    expect(oakleyGroupOfCode(DhGroupCode.OAKLEY_5)).toBe(5);
-    expect(oakleyGroupOfCode(1)).toBe(1);
-    expect(oakleyGroupOfCode(2)).toBe(2);
-    expect(mikeyDhGroupCode(5)).toBe(0);
+  it('maps RFC 3830 Table 6.4 DH-Group codes (OAKLEY 5 = 0, 1 = 1, 2 = 2) and our 14 to OAKLEY groups; unknown is INVALID_DH', () => {
+    expect([0, 1, 2, 14].map(oakleyGroupOfCode)).toEqual([5, 1, 2, 14]);
+    expect(([5, 1, 2, 14] as OakleyGroup[]).map(dhGroupCode)).toEqual([DhGroup.OAKLEY_5, DhGroup.OAKLEY_1, DhGroup.OAKLEY_2, DhGroup.MODP_2048]);
+    expect([0, 1, 2, 14]).toEqual([DhGroup.OAKLEY_5, DhGroup.OAKLEY_1, DhGroup.OAKLEY_2, DhGroup.MODP_2048]);
     expect(errNoOf(() => oakleyGroupOfCode(3))).toBe(ErrNo.INVALID_DH);
-    expect(errNoOf(() => mikeyDhGroupCode(14))).toBe(ErrNo.INVALID_DH);
     expect(errNoOf(() => dhGenerate(3 as OakleyGroup))).toBe(ErrNo.INVALID_DH);
+  });
+
+  it('the DH value lengths come from the one payload table (§6.4: 1536, 768, 1024 bits; 2048 for 14)', () => {
+    for (const g of [5, 1, 2, 14] as OakleyGroup[]) {
+      expect(groupValueLength(g)).toBe(dhValueLength(dhGroupCode(g)));
+      expect(groupValueLength(g)).toBe(dhPrime(g).length);
+    }
+    expect([5, 1, 2, 14].map((g) => groupValueLength(g as OakleyGroup) * 8)).toEqual([1536, 768, 1024, 2048]);
   });
 
   it('inspect and JSON show no private state', () => {
