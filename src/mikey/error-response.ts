@@ -1,16 +1,21 @@
 /**
  * The MIKEY error message, RFC 3830 §5.1.2: the responder's answer to an
- * I_MESSAGE it refuses.
+ * I_MESSAGE it refuses.  §5.1.2: "The error message is formed as:
+ * HDR, T, {ERR}, {SP}, [V|SIGNr]" — no ID payload.  We send
  *
- *   R_MESSAGE = HDR(data type Error), T, [IDr], {ERR}, [V]
+ *   HDR(data type Error), T, ERR..., [V]
  *
- * HDR keeps the offer's CSB ID (and its CS ID map when it could be read, an
- * empty IPSEC4-ID map otherwise).  V authenticates the error with the PSK
- * (§4.1.4 auth_key of the offer's CSB ID and RAND, input as for §5.2:
- * message up to the MAC || IDi || IDr || T_i) — only when the failure is not
- * an authentication failure (an unauthenticated offer gets an
- * unauthenticated answer).  Error answers in the signed modes (DH, PKE) are
- * not signed (docs/PROFILE.md).
+ * (no SP: we offer no alternative policy).  T is the offer's T when it could
+ * be read (§5.2: "The Responder does not create a new timestamp, but uses the
+ * timestamp used by the Initiator"), else the current time.  HDR keeps the
+ * offer's CSB ID (and its CS ID map when it could be read, an empty
+ * IPSEC4-ID map otherwise).  V authenticates the error with the PSK (§4.1.4
+ * auth_key of the offer's CSB ID and RAND, input as for §5.2: message up to
+ * the MAC || IDi || IDr || T_i) — only when the failure is not an
+ * authentication failure: §5.1.2 "if failure is due to the inability to
+ * authenticate the peer, the error message is OPTIONAL, and does not need to
+ * be authenticated".  Error answers in the signed modes (DH, PKE) are not
+ * signed (the SIGNr is optional; docs/PROFILE.md).
  */
 import { type CsIdMap, CsIdMapType } from './csidmap.js';
 import { ErrNo } from './errors.js';
@@ -18,7 +23,8 @@ import { MacAlg, macCompute } from './mac.js';
 import { type CodecOptions, encodeMessage } from './message.js';
 import { DataType } from './payloads/constants.js';
 import type { ErrPayload } from './payloads/err.js';
-import { encodeSealed, hdr, idPayload, tNow, vInput } from './modes/common.js';
+import type { TPayload } from './payloads/t.js';
+import { encodeSealed, hdr, tNow, vInput } from './modes/common.js';
 
 export interface ErrorVerification {
   /** §4.1.4 auth_key from the PSK and the offer's CSB ID / RAND. */
@@ -33,8 +39,9 @@ export interface ErrorResponseInput {
   readonly csbId: number;
   readonly csIdMap?: CsIdMap;
   readonly errors: readonly ErrNo[];
+  /** The offer's T payload, if it could be read; else T is taken from `nowMs`. */
+  readonly t?: TPayload;
   readonly nowMs: number;
-  readonly localId?: string;
   /** Adds a V payload, unless one of `errors` is AUTH_FAILURE. */
   readonly verification?: ErrorVerification;
   readonly codec?: CodecOptions;
@@ -43,7 +50,7 @@ export interface ErrorResponseInput {
 export function buildErrorResponse(input: ErrorResponseInput): Uint8Array {
   const map: CsIdMap = input.csIdMap ?? { type: CsIdMapType.IPSEC4_ID, cs: [] };
   const errs: ErrPayload[] = (input.errors.length ? input.errors : [ErrNo.UNSPECIFIED]).map((errNo) => ({ kind: 'err', errNo }));
-  const payloads = [tNow(input.nowMs), ...(input.localId !== undefined ? [idPayload(input.localId)] : []), ...errs];
+  const payloads = [input.t ?? tNow(input.nowMs), ...errs];
   const h = hdr(DataType.ERROR, input.csbId >>> 0, map);
   const codec = input.codec ?? {};
   const v = input.verification;

@@ -21,7 +21,7 @@ import { suiteOfPolicy } from './negotiate.js';
 import { type ExchangeResult, type MikeyMode, MIKEY_MODES, deriveExchangeResult } from './result.js';
 import type { IpsecPolicy } from './sp.js';
 import { ipsecPolicyFromParams, ipsecPolicyToParams } from './sp.js';
-import { checkIdentity, familyOf, hdr, idPayload, idText, ipsecCsOf, offerMap, randomCsbId, randomRand, responderId, spPayload, tNow, tValueBytes, unspecifiedOf } from './modes/common.js';
+import { checkIdentity, familyOf, hdr, idPayload, idText, ipsecCsOf, offerMap, randomCsbId, randomRand, required, responderId, spPayload, tNow, tValueBytes, unspecifiedOf } from './modes/common.js';
 import { MODE_HANDLERS } from './modes/registry.js';
 import type { Credentials, OfferFacts, OfferSecrets } from './modes/types.js';
 
@@ -154,6 +154,10 @@ export function verifyResponse(state: InitiatorState, response: Uint8Array, opts
     }
     if (msg.hdr.dataType !== handler.respDataType) throw new MikeyError(ErrNo.INVALID_DT, `data type ${msg.hdr.dataType} is not a ${state.mode} response`);
     if (msg.hdr.csbId !== state.facts.csbId) throw malformed('response CSB ID differs from the offer');
+    // RFC 3830 §5.2: "The Responder does not create a new timestamp, but uses the timestamp used by the Initiator."
+    if (Buffer.compare(tValueBytes(required(msg, 't')), state.facts.tI) !== 0) {
+      throw new MikeyError(ErrNo.INVALID_TS, "response T is not our offer's timestamp");
+    }
     const { cs, family } = ipsecCsOf(msg.hdr.csIdMap);
     if (family !== familyOf(state.localAddr)) throw malformed('response map family differs from the offer');
     const tgk = handler.verify(response, msg, state.facts, state.secrets, opts.credentials, nowMs);

@@ -25,9 +25,10 @@ import { type ErrorVerification, buildErrorResponse } from './error-response.js'
 import { deriveKemacKeys } from './keys.js';
 import { type CodecOptions, type DecodedMessage, decodeMessage } from './message.js';
 import { checkMinimumStrength, suiteOfPolicy } from './negotiate.js';
+import type { TPayload } from './payloads/t.js';
 import type { ReplayCache } from './replay.js';
 import { type ExchangeResult, type MikeyMode, MIKEY_MODES, deriveExchangeResult } from './result.js';
-import { checkIdentity, familyOf, idText, initiatorIds, ipsecCsOf, optional, policyOf, required, tNow, tValueBytes, unspecifiedOf, withCs } from './modes/common.js';
+import { checkIdentity, familyOf, idText, initiatorIds, ipsecCsOf, optional, policyOf, required, tValueBytes, unspecifiedOf, withCs } from './modes/common.js';
 import { MODE_HANDLERS, modeOfInitDataType } from './modes/registry.js';
 import type { AuthenticatedOffer, Credentials } from './modes/types.js';
 
@@ -126,7 +127,7 @@ export async function respond(offer: Uint8Array, opts: ResponderOptions): Promis
       negotiated,
     });
     const response = handler.respond(
-      { offer: msg, map, t: tNow(nowMs), localId: opts.localId, codec },
+      { offer: msg, map, t: required(msg, 't'), localId: opts.localId, codec },
       auth,
       opts.credentials,
     );
@@ -137,9 +138,9 @@ export async function respond(offer: Uint8Array, opts: ResponderOptions): Promis
     const errorResponse = buildErrorResponse({
       csbId: msg?.hdr.csbId ?? rawCsbId(offer),
       ...(msg ? { csIdMap: msg.hdr.csIdMap } : {}),
+      ...offerT(msg),
       errors: [error.errNo],
       nowMs,
-      localId: opts.localId,
       ...v,
       codec,
     });
@@ -149,6 +150,16 @@ export async function respond(offer: Uint8Array, opts: ResponderOptions): Promis
     auth?.tgk.fill(0);
     auth?.authKey?.fill(0);
     auth?.dh?.wipe();
+  }
+}
+
+/** The offer's T for the error message (§5.2: the responder reuses the initiator's timestamp), if readable. */
+function offerT(msg: DecodedMessage | undefined): { t?: TPayload } {
+  try {
+    const t = msg && optional(msg, 't');
+    return t ? { t } : {};
+  } catch {
+    return {};
   }
 }
 

@@ -81,6 +81,7 @@ export interface AuthenticatedOffer {
 export interface ResponseContext {
   readonly offer: DecodedMessage;
   readonly map: CsIdMap;
+  /** The offer's T: RFC 3830 §5.2 "The Responder does not create a new timestamp, but uses the timestamp used by the Initiator." */
   readonly t: TPayload;
   readonly localId: string;
   readonly codec: CodecOptions;

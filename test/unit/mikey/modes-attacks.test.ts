@@ -82,6 +82,29 @@ describe('responder refuses attacks with the right ErrNo and an Error message', 
     expect(() => verifyResponse(b.state, no.errorResponse, { credentials: creds('alice', false), now })).toThrow(expect.objectContaining({ errNo: ErrNo.INVALID_SPPAR }));
   });
 
+  it('error message is HDR, T, ERR, [V] (RFC 3830 §5.1.2, no ID payload) with the offer\'s T (§5.2)', async () => {
+    const { message } = offer();
+    const o = ropts({ peerId: 'sip:mallory@example.com' });
+    const err = await refused(message, o, ErrNo.INVALID_ID);
+    expect(err!.payloads.map((p) => p.kind)).toEqual(['t', 'err', 'v']);
+    expect(err!.payloads[0]).toEqual(decodeMessage(message).payloads.find((p) => p.kind === 't'));
+    const forged = message.slice();
+    forged[forged.length - 1]! ^= 1;
+    const unauth = await refused(forged, ropts(), ErrNo.AUTH_FAILURE);
+    expect(unauth!.payloads.map((p) => p.kind)).toEqual(['t', 'err']);
+  });
+
+  it('initiator: a response whose T is not the offer\'s is INVALID_TS (§5.2)', async () => {
+    const a = offer();
+    const b = offer({ now: () => T0 + 1000 });
+    const out = await respond(b.message, ropts());
+    if (!out.ok) throw out.error;
+    // b's response is authentic but answers another offer (another T, and CSB ID forced equal below)
+    const resp = out.response.slice();
+    resp.set(decodeMessage(a.message).hdr.csbId.toString(16).padStart(8, '0').match(/../g)!.map((x) => parseInt(x, 16)), 4);
+    expect(() => verifyResponse(a.state, resp, { credentials: creds('alice', false), now })).toThrow(expect.objectContaining({ errNo: ErrNo.INVALID_TS }));
+  });
+
   it('expired initiator state is refused', async () => {
     const a = offer({ stateTtlMs: 1000 });
     const out = await respond(a.message, ropts());

@@ -122,4 +122,21 @@ describe('MIKEY exchanges: both sides derive the same SAs', () => {
     const types = { psk: DataType.PSK_RESP, dhhmac: DataType.DHHMAC_RESP } as const;
     for (const mode of ['psk', 'dhhmac'] as const) expect(decodeMessage((await exchange(mode)).response).hdr.dataType).toBe(types[mode]);
   });
+
+  it('RFC 3830 §5.2 / §3.3 / RFC 4650 §3: every response carries the offer\'s T, and the response orders match the RFC figures', async () => {
+    const orders = {
+      psk: ['t', 'id', 'v'],
+      pke: ['t', 'id', 'v'],
+      dh: ['t', 'id', 'cert', 'id', 'dh', 'dh', 'sign'],
+      dhhmac: ['t', 'id', 'id', 'dh', 'dh', 'kemac'],
+    } as const;
+    for (const mode of ['psk', 'pke', 'dh', 'dhhmac'] as const) {
+      // the responder's clock is a minute ahead: it must still echo the initiator's timestamp
+      const r = await exchange(mode, {}, { now: () => T0 + 60_000, replayCache: cache(() => T0 + 60_000) });
+      const tI = decodeMessage(r.offer).payloads.find((p) => p.kind === 't');
+      const resp = decodeMessage(r.response);
+      expect(resp.payloads.find((p) => p.kind === 't')).toEqual(tI);
+      expect(resp.payloads.map((p) => p.kind)).toEqual(orders[mode]);
+    }
+  });
 });
