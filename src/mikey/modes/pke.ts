@@ -5,11 +5,14 @@
  *   I_MESSAGE = HDR, T, RAND, IDi, CERTi, IDr, SP, KEMAC, PKE, SIGNi  --->
  *   <---  R_MESSAGE = HDR, T, IDr, V
  *
- * PKE = RSAES-PKCS1-v1_5(responder's certificate, env_key) (pke.ts);
- * encr_key, auth_key, salt_key = §4.1.4 PRF(env_key, ...).  The KEMAC's MAC
- * covers the KEMAC payload (from its next-payload byte up to the MAC), the
- * SIGN the whole message up to the signature; V as in PSK mode, keyed with
- * the envelope key's auth_key.
+ * PKE = RSAES-PKCS1-v1_5(responder's certificate, env_key) (pke.ts, §4.2.5);
+ * encr_key, auth_key, salt_key = §4.1.4 PRF(env_key, ...).
+ *   KEMAC = E(encr_key, IDi || {TGK}) || MAC                        (§3.2)
+ * The KEMAC's MAC covers the KEMAC payload only, "except the MAC field and
+ * where the Next payload field has been set to zero" (§6.2, §5.2); the SIGN
+ * "the entire MIKEY message, except the MAC/Signature field" (§5.2), i.e.
+ * up to the signature with the SIGN's S type / length bytes included.  V as
+ * in PSK mode, keyed with the envelope key's auth_key.
  */
 import { randomBytes } from 'node:crypto';
 import { ErrNo, MikeyError } from '../errors.js';
@@ -27,10 +30,13 @@ import type { ModeHandler } from './types.js';
 /** Envelope key length in bytes (§3.2 leaves it open; not a multiple of 32: REFERENCE.md §2 minisip PRF). */
 export const ENV_KEY_BYTES = 20;
 
-function kemacSpan(spans: readonly PayloadSpan[]): PayloadSpan & { macStart: number } {
+/** §6.2: the KEMAC payload up to its MAC field, its Next payload byte set to zero (a copy). */
+function kemacMacInput(bytes: Uint8Array, spans: readonly PayloadSpan[]): { input: Uint8Array; macStart: number } {
   const s = spans.find((x) => x.kind === 'kemac');
   if (!s || s.macStart === undefined) throw new MikeyError(ErrNo.UNSPECIFIED, 'KEMAC payload missing');
-  return s as PayloadSpan & { macStart: number };
+  const input = bytes.slice(s.start, s.macStart);
+  input[0] = 0;
+  return { input, macStart: s.macStart };
 }
 
 export const pkeMode: ModeHandler = {
@@ -42,14 +48,14 @@ export const pkeMode: ModeHandler = {
     const envKey = Uint8Array.from(randomBytes(ENV_KEY_BYTES));
     const keys = deriveKemacKeys(envKey, head.hdr.csbId, head.rand.rand);
     const tgk = Uint8Array.from(randomBytes(opts.tgkLength));
-    const kemac = kemacWithTgk(tgk, keys, head.hdr.csbId, tValueBytes(head.t));
+    const kemac = kemacWithTgk(tgk, keys, head.hdr.csbId, tValueBytes(head.t), head.idi);
     const pke = { kind: 'pke' as const, c: PkeCache.NO_CACHE, data: envelopeEncrypt(creds.peerCertificate, envKey) };
     envKey.fill(0);
     const { hdr, t, rand, idi, idr, sp } = head;
     const payloads = [t, rand, idi, ...certPayloads(creds), idr, sp, kemac, pke, signPlaceholder(creds)];
     const { bytes, spans } = encodeMessageWithSpans({ hdr, payloads }, opts.codec);
-    const k = kemacSpan(spans);
-    bytes.set(macCompute(MacAlg.HMAC_SHA_1_160, keys.authKey, bytes.subarray(k.start, k.macStart)), k.macStart);
+    const k = kemacMacInput(bytes, spans);
+    bytes.set(macCompute(MacAlg.HMAC_SHA_1_160, keys.authKey, k.input), k.macStart);
     const signSpan = spans[spans.length - 1]!;
     bytes.set(signer(creds)(bytes.subarray(0, signSpan.macStart)), signSpan.macStart!);
     const authKey = keys.authKey.slice();
@@ -64,10 +70,9 @@ export const pkeMode: ModeHandler = {
     const keys = deriveKemacKeys(envKey, msg.hdr.csbId, required(msg, 'rand').rand);
     envKey.fill(0);
     try {
-      const k = kemacSpan(msg.spans);
       const kemac = required(msg, 'kemac');
-      verifyKemacMac(kemac, keys.authKey, bytes.subarray(k.start, k.macStart));
-      const tgk = tgkFromKemac(kemac, keys, msg.hdr.csbId, tValueBytes(required(msg, 't')));
+      verifyKemacMac(kemac, keys.authKey, kemacMacInput(bytes, msg.spans).input);
+      const tgk = tgkFromKemac(kemac, keys, msg.hdr.csbId, tValueBytes(required(msg, 't')), initiatorIds(msg).idi);
       return { tgk, authKey: keys.authKey.slice() };
     } finally {
       wipeKeys(keys);

@@ -15,24 +15,56 @@ import type { KemacKeys } from '../keys.js';
 import { MacAlg, macCompute, macLength, macVerify } from '../mac.js';
 import type { DecodedMessage } from '../message.js';
 import { type KemacPayload } from '../payloads/kemac.js';
-import { KeyDataType, decodeKeyDataChain, encodeKeyDataChain, protectKeyData, wipeKeyData } from '../payloads/keydata.js';
+import type { IdPayload } from '../payloads/id.js';
+import {
+  type KeyDataPayload,
+  KeyDataType,
+  decodeKeyDataChain,
+  decodePkeKemacPlaintext,
+  encodeKeyDataChain,
+  encodePkeKemacPlaintext,
+  protectKeyData,
+  wipeKeyData,
+} from '../payloads/keydata.js';
 import { type DataType, KvType } from '../payloads/constants.js';
 import { coveredBytes, encodeSealed, hdr, idPayload, initiatorIds, required, tValueBytes, vInput } from './common.js';
 import type { OfferFacts, ResponseContext } from './types.js';
 
-/** A KEMAC payload with the TGK encrypted and a zero MAC, to be sealed by `encodeSealed`. */
-export function kemacWithTgk(tgk: Uint8Array, keys: KemacKeys, csbId: number, tBytes: Uint8Array): KemacPayload {
-  const plain = encodeKeyDataChain([protectKeyData({ kind: 'keydata', type: KeyDataType.TGK, key: tgk, kv: { kvType: KvType.NULL } })]);
+/**
+ * A KEMAC payload with the TGK encrypted and a zero MAC, to be sealed.  PSK:
+ * E(encr_key, {TGK}); PKE (`idi` given): E(encr_key, IDi || {TGK}) (§3.2).
+ */
+export function kemacWithTgk(tgk: Uint8Array, keys: KemacKeys, csbId: number, tBytes: Uint8Array, idi?: IdPayload): KemacPayload {
+  const chain = [protectKeyData({ kind: 'keydata', type: KeyDataType.TGK, key: tgk, kv: { kvType: KvType.NULL } })];
+  const plain = idi ? encodePkeKemacPlaintext(idi, chain) : encodeKeyDataChain(chain);
   const encrData = kemacEncrypt(EncrAlg.AES_CM_128, keys.encrKey, keys.saltKey, csbId, tBytes, plain);
   plain.fill(0);
   return { kind: 'kemac', encrAlg: EncrAlg.AES_CM_128, encrData, macAlg: MacAlg.HMAC_SHA_1_160, mac: new Uint8Array(macLength(MacAlg.HMAC_SHA_1_160)) };
 }
 
-/** Decrypt a KEMAC (whose MAC the caller has verified) and return the one TGK in it. */
-export function tgkFromKemac(kemac: KemacPayload, keys: KemacKeys, csbId: number, tBytes: Uint8Array): Uint8Array {
+/**
+ * Decrypt a KEMAC (whose MAC the caller has verified) and return the one TGK
+ * in it.  PKE (`expectedIdi` given): the plaintext starts with the encrypted
+ * IDi, which §3.2 says "MUST always be verified to be equal with the expected
+ * IDi" (else AUTH_FAILURE).
+ */
+export function tgkFromKemac(kemac: KemacPayload, keys: KemacKeys, csbId: number, tBytes: Uint8Array, expectedIdi?: IdPayload): Uint8Array {
   const plain = kemacDecrypt(kemac.encrAlg, keys.encrKey, keys.saltKey, csbId, tBytes, kemac.encrData);
-  const chain = decodeKeyDataChain(plain);
-  plain.fill(0);
+  let chain: KeyDataPayload[];
+  try {
+    if (expectedIdi) {
+      const { idi, keyData } = decodePkeKemacPlaintext(plain);
+      chain = keyData;
+      if (idi.idType !== expectedIdi.idType || Buffer.compare(idi.id, expectedIdi.id) !== 0) {
+        wipeKeyData(chain);
+        throw new MikeyError(ErrNo.AUTH_FAILURE, 'the encrypted IDi in the KEMAC differs from the IDi payload');
+      }
+    } else {
+      chain = decodeKeyDataChain(plain);
+    }
+  } finally {
+    plain.fill(0);
+  }
   const tgks = chain.filter((kd) => kd.type === KeyDataType.TGK || kd.type === KeyDataType.TGK_SALT);
   const tgk = tgks.length === 1 ? tgks[0]!.key.slice() : undefined;
   wipeKeyData(chain);

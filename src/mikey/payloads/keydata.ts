@@ -16,12 +16,20 @@
  * Type: 0 TGK, 1 TGK+SALT, 2 TEK, 3 TEK+SALT (salt present for 1 and 3).
  * Next payload inside the chain: 20 (another Key data) or 0 (last).
  *
+ * Public-key mode (§3.2 "KEMAC = E(encr_key, IDi || {TGK}) || MAC"; §6.2
+ * "the Initiator's identity is added in the encrypted data.  This is done by
+ * adding the ID payload as the first payload, which is then followed by the
+ * Key data sub-payloads"): the plaintext is an ID payload (§6.7, its next
+ * payload 20) followed by the chain — `encodePkeKemacPlaintext` /
+ * `decodePkeKemacPlaintext`.
+ *
  * Key and salt are secrets: decoded objects carry a redacting toJSON and
  * util.inspect hook, and `wipeKeyData` zeroes them when done.
  */
 import { malformed } from '../errors.js';
 import { Reader, Writer } from '../wire.js';
 import { PayloadType, isOneOf } from './constants.js';
+import { type IdPayload, decodeId, encodeId } from './id.js';
 import { type KeyValidity, decodeKv, encodeKv } from './kv.js';
 
 export const KeyDataType = { TGK: 0, TGK_SALT: 1, TEK: 2, TEK_SALT: 3 } as const;
@@ -63,9 +71,8 @@ export function wipeKeyData(chain: readonly KeyDataPayload[]): void {
   }
 }
 
-/** Decodes a KEMAC plaintext: one or more Key data sub-payloads, nothing after the last. */
-export function decodeKeyDataChain(plain: Uint8Array): KeyDataPayload[] {
-  const r = new Reader(plain);
+/** Reads Key data sub-payloads until the one whose next payload is Last. */
+function readChain(r: Reader): KeyDataPayload[] {
   const out: KeyDataPayload[] = [];
   let next: number = PayloadType.KEY_DATA;
   while (next === PayloadType.KEY_DATA) {
@@ -80,14 +87,11 @@ export function decodeKeyDataChain(plain: Uint8Array): KeyDataPayload[] {
     const kv = decodeKv(r, typeKv & 0x0f);
     out.push(protectKeyData({ kind: 'keydata', type, key, ...(salt ? { salt } : {}), kv }));
   }
-  r.expectEnd('KEMAC key data');
   return out;
 }
 
-/** Encodes the KEMAC plaintext; the caller encrypts it and wipes the result. */
-export function encodeKeyDataChain(chain: readonly KeyDataPayload[]): Uint8Array {
+function writeChain(w: Writer, chain: readonly KeyDataPayload[]): void {
   if (chain.length === 0 || chain.length > MAX_KEY_DATA) throw malformed(`Key data chain needs 1..${MAX_KEY_DATA} entries`);
-  const w = new Writer();
   chain.forEach((kd, i) => {
     if (!isOneOf(KeyDataType, kd.type)) throw malformed(`unknown Key data type ${kd.type}`);
     if (hasSalt(kd.type) !== (kd.salt !== undefined)) throw malformed(`Key data type ${kd.type}: salt ${kd.salt ? 'not allowed' : 'missing'}`);
@@ -96,5 +100,44 @@ export function encodeKeyDataChain(chain: readonly KeyDataPayload[]): Uint8Array
     if (kd.salt) w.u16(kd.salt.length, 'salt len').bytes(kd.salt);
     encodeKv(w, kd.kv);
   });
+}
+
+/** Decodes a KEMAC plaintext (PSK mode): one or more Key data sub-payloads, nothing after the last. */
+export function decodeKeyDataChain(plain: Uint8Array): KeyDataPayload[] {
+  const r = new Reader(plain);
+  const out = readChain(r);
+  r.expectEnd('KEMAC key data');
+  return out;
+}
+
+/** Encodes the KEMAC plaintext (PSK mode); the caller encrypts it and wipes the result. */
+export function encodeKeyDataChain(chain: readonly KeyDataPayload[]): Uint8Array {
+  const w = new Writer();
+  writeChain(w, chain);
+  return w.finish();
+}
+
+/**
+ * Decodes a public-key mode KEMAC plaintext (§6.2): the Initiator's ID
+ * payload (next payload 20), then one or more Key data sub-payloads.
+ *
+ *   ! Next=20 ! ID type ! ID len (16) ! ID data ~ ! Key data sub-payload ... ~
+ */
+export function decodePkeKemacPlaintext(plain: Uint8Array): { idi: IdPayload; keyData: KeyDataPayload[] } {
+  const r = new Reader(plain);
+  const next = r.u8('encrypted IDi next payload');
+  if (next !== PayloadType.KEY_DATA) throw malformed(`encrypted IDi followed by payload ${next}, expected Key data (20)`);
+  const idi = decodeId(r);
+  const keyData = readChain(r);
+  r.expectEnd('KEMAC key data');
+  return { idi, keyData };
+}
+
+/** Encodes a public-key mode KEMAC plaintext: IDi, then the chain (§3.2, §6.2). */
+export function encodePkeKemacPlaintext(idi: IdPayload, chain: readonly KeyDataPayload[]): Uint8Array {
+  const w = new Writer();
+  w.u8(PayloadType.KEY_DATA, 'next payload');
+  encodeId(w, idi);
+  writeChain(w, chain);
   return w.finish();
 }
