@@ -1,11 +1,14 @@
 /**
  * Public-key building blocks of MIKEY's PKE mode (RFC 3830 §3.2) and of the
  * SIGN payload (DH mode §3.3, PKE mode): the envelope key encryption
- * (§4.2.5, PKE payload §6.4), digital signatures (§4.2.6, SIGN payload §6.5),
+ * (§4.2.5, PKE payload §6.3), digital signatures (§4.2.6, SIGN payload §6.5),
  * and the certificates that carry the keys (CERT payload §6.7).
  *
- *   Envelope key: RSAES-PKCS1-v1_5 (RFC 3447 §7.2), as RFC 3830 §4.2.5
- *   requires of RSA ("PKCS#1"; OAEP is not defined for MIKEY).  Decryption
+ *   Envelope key: RSAES-PKCS1-v1_5 (RFC 3447 §7.2).  RFC 3830 §4.2.5: "It
+ *   is MANDATORY to support RSA PKCS#1, v1.5, and it is RECOMMENDED to also
+ *   support RSA OAEP"; the PKE payload does not say which was used ("the
+ *   encryption algorithm used is implicit from the certificate", §6.3), so
+ *   we use the mandatory one only (OAEP: not implemented).  Decryption
  *   uses IMPLICIT REJECTION: a padding error or a wrong length yields a
  *   random key of the expected length instead of an error, so the failure
  *   shows up only later as a KEMAC MAC failure (AUTH_FAILURE).  That denies a
@@ -15,9 +18,11 @@
  *   SIGN "S type" (§6.5, Wireshark names):
  *     0 = RSA/PKCS#1/1.5 (RSASSA-PKCS1-v1_5),  1 = RSA/PSS (RSASSA-PSS,
  *     MGF1 with the same hash, salt length = hash length).
- *   The SIGN payload names no hash; RFC 3830 §4.2.1/§4.2.6 make SHA-1 the
- *   default, so `DEFAULT_SIGN_HASH` is 'sha1'; both ends may agree on
- *   'sha256' by configuration.
+ *   The SIGN payload names no hash; RFC 3830 §4.2.1 "it is MANDATORY to
+ *   implement SHA-1 as the default hash function", so `DEFAULT_SIGN_HASH`
+ *   is 'sha1'; both ends may agree on 'sha256' by configuration.  What is
+ *   signed is the caller's: §5.2 "the entire MIKEY message, except the
+ *   MAC/Signature field" (modes/signed.ts).
  *
  *   Certificates: X.509v3, RSA keys, parsed and chain-checked with node-forge
  *   against configured trust anchors; the identity is taken from the

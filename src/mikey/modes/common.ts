@@ -156,9 +156,15 @@ export function coveredBytes(bytes: Uint8Array, msg: DecodedMessage): Uint8Array
 }
 
 /**
- * RFC 3830 §5.2 V payload input: the response up to the V MAC, then
- * IDi || IDr || T of the initiator — the ID data fields (the URIs, empty
- * when an ID was not sent) and the initiator's TS value field.
+ * RFC 3830 §5.2 V payload input: "Calculate the MAC/signature over the
+ * entire MIKEY message, except the MAC/Signature field ... In the case of
+ * the verification message, the Identity_i || Identity_r || Timestamp MUST
+ * directly follow the MIKEY message in the Verification MAC calculation.
+ * Note that the added identities and timestamp are identical to those
+ * transported in the ID and T payloads."  So: the response up to the V MAC,
+ * then the ID data fields of the offer's IDi and IDr (the URIs; empty when
+ * an ID was not sent) and the TS value field of the initiator's T (which the
+ * response's T repeats, §5.2), not the whole payloads.
  */
 export function vInput(responseCovered: Uint8Array, idi: Uint8Array, idr: Uint8Array, tI: Uint8Array): Uint8Array {
   const out = new Uint8Array(responseCovered.length + idi.length + idr.length + tI.length);

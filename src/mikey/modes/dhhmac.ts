@@ -6,10 +6,23 @@
  *   I_MESSAGE = HDR, T, RAND, IDi, IDr, SP, DHi, KEMAC  --->
  *   <---  R_MESSAGE = HDR, T, IDr, IDi, DHr, DHi, KEMAC
  *
- * KEMAC: Encr alg NULL, no key data (Encr data len 0), MAC alg
- * HMAC-SHA-1-160 over the whole message up to the MAC, keyed with
- * auth_key = PRF(PSK, 0x2D22AC75 || 0xFF || CSB ID || RAND) (§4.1.4, the
- * offer's CSB ID and RAND for both messages).  TGK = g^(xi*xr).
+ * RFC 4650 Figure 1: I_message = HDR, T, RAND, [IDi], IDr, {SP}, DHi, KEMAC;
+ * R_message = HDR, T, [IDr], IDi, DHr, DHi, KEMAC ("The responder SHALL
+ * always include the initiator's identity IDi"); data types 7 / 8 (§4.1);
+ * R_message T = the offer's T (RFC 3830 §5.2, the responder's caller).
+ *
+ * KEMAC (RFC 4650 §4.2): "KEMAC SHALL not convey any encrypted data",
+ * Encr data len 0; it is the last payload and "the HMAC is then calculated
+ * over the entire MIKEY message, excluding the MAC field using auth_key";
+ * HMAC-SHA-1, 160 bits (no 96-bit variant).  §4.2 writes the codes as
+ * "Encr alg SHALL be set to 2 (NULL)" and MAC alg "HMAC-SHA-1 0, NULL 1",
+ * which contradicts RFC 3830 Tables 6.2.a/b (NULL 0, AES-KW-128 2;
+ * NULL 0, HMAC-SHA-1-160 1) that the KEMAC payload is defined by; we send
+ * and accept RFC 3830's values: Encr alg 0 (NULL), MAC alg 1.
+ * auth_key = PRF(PSK, 0x2D22AC75 || 0xFF || CSB ID || RAND) (RFC 4650 §1.1
+ * "derived from the pre-shared secret s using the pseudo-random function";
+ * RFC 3830 §4.1.4, the offer's CSB ID and RAND for both messages).
+ * TGK = g^(xi*xr) (RFC 4650 §3).
  */
 import { dhGenerate } from '../dh.js';
 import { ErrNo, MikeyError } from '../errors.js';
