@@ -31,7 +31,7 @@ export const argSchemas = {
     sdp: z.string().max(32 * 1024).optional(),
   }),
   /** The UA received the 200 OK: verify the responder's MIKEY message and install SAs. */
-  confirm: z.strictObject({ callId, mikey, peerAddress: ipAddress }),
+  confirm: z.strictObject({ callId, mikey, peerAddress: ipAddress, sdp: z.string().max(32 * 1024).optional() }),
   /** The call ended (BYE, CANCEL, failure): release its SAs (they linger, see `linger`). */
   release: z.strictObject({ callId }),
   status: z.strictObject({}),
@@ -66,6 +66,23 @@ export interface SaInfo {
   readonly addedAt?: number;
 }
 
+/** One peer host with SAs: the pair shared by all its calls (never keys). */
+export interface PeerInfo {
+  /** "local|peer". */
+  readonly key: string;
+  readonly local: string;
+  readonly peer: string;
+  readonly reqid: number;
+  readonly inSpi: number;
+  readonly outSpi: number;
+  readonly suite: string;
+  readonly calls: readonly string[];
+  /** Epoch ms at which a peer without calls loses its SAs. */
+  readonly lingerUntil?: number;
+  readonly installedAt: number;
+  readonly selectors: readonly { readonly src: string; readonly dst: string; readonly proto?: string | number; readonly srcPort?: number; readonly dstPort?: number }[];
+}
+
 export interface CallInfo {
   readonly callId: string;
   readonly ownerUid: number;
@@ -95,7 +112,7 @@ export interface ResultMap {
     readonly calls: number;
     readonly sas: number;
   };
-  peers: { readonly peers: readonly { readonly match: string; readonly mode: string }[] };
+  peers: { readonly peers: readonly PeerInfo[] };
   sas: { readonly sas: readonly SaInfo[] };
   calls: { readonly calls: readonly CallInfo[] };
   flush: { readonly removed: number };

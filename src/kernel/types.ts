@@ -192,6 +192,8 @@ export interface KernelIpsec {
   /** All SAs of the namespace (ours and others'), never with keys. */
   listSas(): Promise<SaInfo[]>;
   addPolicy(spec: PolicySpec): Promise<void>;
+  /** Replace the policy of the same selector and direction (e.g. point OUT at a new SPI: rekey). */
+  updatePolicy(spec: PolicySpec): Promise<void>;
   deletePolicy(selector: Selector, dir: PolicyDir, mark?: XfrmMark): Promise<void>;
   listPolicies(): Promise<PolicyInfo[]>;
   /**

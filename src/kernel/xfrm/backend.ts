@@ -134,6 +134,10 @@ export class XfrmBackend implements KernelIpsec {
     this.req.request('NEWPOLICY', (seq) => encodeNewPolicy(spec, seq));
   }
 
+  async updatePolicy(spec: PolicySpec): Promise<void> {
+    this.req.request('UPDPOLICY', (seq) => encodeNewPolicy(spec, seq, true));
+  }
+
   async deletePolicy(selector: Selector, dir: PolicyDir, mark?: XfrmMark): Promise<void> {
     this.req.request('DELPOLICY', (seq) => encodeDelPolicy(selector, dir, mark, seq));
   }

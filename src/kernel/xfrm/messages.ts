@@ -378,7 +378,8 @@ export function decodeSaMessage(msg: NlMessage, withKeys: boolean): SaInfo {
 
 // ---------------------------------------------------------------- policies
 
-export function encodeNewPolicy(spec: PolicySpec, seq: number): Uint8Array {
+/** NEWPOLICY (or UPDPOLICY when `update`: replace the policy with the same selector and direction). */
+export function encodeNewPolicy(spec: PolicySpec, seq: number, update = false): Uint8Array {
   const sel = encodeSelector(spec.selector);
   const dir = DIRS[spec.dir];
   if (dir === undefined) throw new KernelValidationError('dir', `unknown direction "${String(spec.dir)}"`);
@@ -428,7 +429,8 @@ export function encodeNewPolicy(spec: PolicySpec, seq: number): Uint8Array {
     flags: 0,
     share: 0,
   });
-  return buildMessage(XFRM_MSG.NEWPOLICY, REQ | NLM_F.EXCL, seq, info, [...tmplAttr, ...markAttrs(spec.mark)]);
+  const type = update ? XFRM_MSG.UPDPOLICY : XFRM_MSG.NEWPOLICY;
+  return buildMessage(type, REQ | (update ? 0 : NLM_F.EXCL), seq, info, [...tmplAttr, ...markAttrs(spec.mark)]);
 }
 
 export function encodeDelPolicy(selector: Selector, dir: PolicyDir, mark: XfrmMark | undefined, seq: number): Uint8Array {

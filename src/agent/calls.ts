@@ -1,0 +1,86 @@
+/**
+ * The calls the daemon knows: who opened each (the owner uid), its SIP
+ * identities, and, between `offer` and `confirm`, the initiator's MIKEY state
+ * and the inbound SPI it reserved.  An offer not confirmed within the MIKEY
+ * state's lifetime (CANCEL never sent, UA gone) expires: its state is wiped
+ * and its reserved SPI given back to the kernel.
+ */
+import type { InitiatorState } from '../mikey/initiator.js';
+import type { CallInfo } from './protocol.js';
+
+export interface PendingOffer {
+  readonly state: InitiatorState;
+  readonly inboundSpi: number;
+  readonly localAddress: string;
+}
+
+interface CallRecord {
+  info: CallInfo;
+  pending?: PendingOffer;
+  expiry?: NodeJS.Timeout;
+}
+
+export class CallTable {
+  readonly #calls = new Map<string, CallRecord>();
+
+  constructor(
+    /** Give back a reserved SPI (delete the kernel's larval SA). */
+    private readonly giveBack: (p: PendingOffer) => Promise<void>,
+  ) {}
+
+  get size(): number {
+    return this.#calls.size;
+  }
+
+  get(callId: string): CallInfo | undefined {
+    return this.#calls.get(callId)?.info;
+  }
+
+  list(): CallInfo[] {
+    return [...this.#calls.values()].map((c) => c.info);
+  }
+
+  /** A call we offered: keep the state until confirm, release or expiry. */
+  offered(info: CallInfo, pending: PendingOffer, ttlMs: number): void {
+    const rec: CallRecord = { info, pending };
+    rec.expiry = setTimeout(() => void this.drop(info.callId), ttlMs);
+    rec.expiry.unref();
+    this.#calls.set(info.callId, rec);
+  }
+
+  /** A call whose SAs are installed. */
+  established(info: CallInfo): void {
+    this.#calls.set(info.callId, { info });
+  }
+
+  /** Take the pending offer of a call (it leaves the table's care). */
+  takePending(callId: string): PendingOffer | undefined {
+    const rec = this.#calls.get(callId);
+    const p = rec?.pending;
+    if (!rec || !p) return undefined;
+    clearTimeout(rec.expiry);
+    rec.pending = undefined;
+    rec.expiry = undefined;
+    return p;
+  }
+
+  /** Forget a call; wipe and give back what its offer held. */
+  async drop(callId: string): Promise<void> {
+    const rec = this.#calls.get(callId);
+    if (!rec) return;
+    this.#calls.delete(callId);
+    clearTimeout(rec.expiry);
+    if (rec.pending) {
+      rec.pending.state.wipe();
+      await this.giveBack(rec.pending).catch(() => undefined);
+    }
+  }
+
+  /** Daemon shutdown: wipe every pending state (their SPIs die with the kernel's acquire timeout). */
+  close(): void {
+    for (const rec of this.#calls.values()) {
+      clearTimeout(rec.expiry);
+      rec.pending?.state.wipe();
+    }
+  }
+}

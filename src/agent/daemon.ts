@@ -1,0 +1,131 @@
+/**
+ * sipsecd's start-up and run loop: open the kernel backend, take back the
+ * state of the previous run (calls and their SAs go on across a restart),
+ * listen on the control socket, drop every capability but CAP_NET_ADMIN, and
+ * turn kernel events into UA events (soft expire: rekey needed; hard expire:
+ * SAs gone).
+ */
+import { openXfrmBackend } from '../kernel/xfrm/backend.js';
+import type { KernelEvent, KernelIpsec } from '../kernel/types.js';
+import { ReplayCache } from '../mikey/replay.js';
+import { authorizeCaller } from './authz.js';
+import type { SipsecConfig } from './config.js';
+import type { Logger } from './log.js';
+import { dropPrivileges } from './privileges.js';
+import { PeerRegistry, type RegistryEvent } from './registry.js';
+import { startServer, type SipsecServer } from './server.js';
+import { SipsecService } from './service.js';
+import { StateStore } from './state.js';
+
+export interface DaemonOptions {
+  config: SipsecConfig;
+  log: Logger;
+  version: string;
+  /** Run the kernel side in this network namespace (the lab's simulated hosts). */
+  netns?: string;
+  /** Drop capabilities after start-up (default true; off only for tests that run unprivileged). */
+  dropPrivileges?: boolean;
+}
+
+export interface Daemon {
+  readonly server: SipsecServer;
+  readonly service: SipsecService;
+  readonly registry: PeerRegistry;
+  close(): Promise<void>;
+}
+
+function openKernel(config: SipsecConfig, netns: string | undefined): KernelIpsec {
+  if (config.kernel.backend !== 'xfrm') throw new Error(`kernel backend "${config.kernel.backend}" is not available in this build; use xfrm`);
+  return openXfrmBackend(netns ? { netns } : {});
+}
+
+export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
+  const { config, log } = opts;
+  const kernel = openKernel(config, opts.netns);
+  const store = new StateStore(config.stateDir);
+  const saved = store.load();
+  const skewWindowMs = config.replay.clockSkew * 1000;
+  let replay: ReplayCache;
+  if (saved?.replay !== undefined) {
+    replay = ReplayCache.restore(String(saved.replay), { skewWindowMs });
+  } else {
+    // A state file without a replay cache (or an unreadable one) means the cache was lost:
+    // refuse every offer for one skew interval (RFC 3830 §5.4).  A first start has no file.
+    replay = new ReplayCache({ skewWindowMs, coldStart: store.lastError !== undefined });
+  }
+  if (store.lastError) log.warn('previous state unreadable: replay cache cold for one skew interval', { error: store.lastError });
+
+  const registry = new PeerRegistry(kernel, { lingerMs: config.linger * 1000 });
+  if (saved) {
+    const r = await registry.restore(saved, await kernel.listSas());
+    log.info('state restored', { peers: r.peers, calls: saved.calls.length, orphanSasRemoved: r.orphans });
+  }
+  const save = () => {
+    if (!store.save({ version: 1, savedAt: Date.now(), ...registry.exportState(), replay: replay.serialize() })) {
+      log.error('cannot save state; serving on', { error: store.lastError });
+    }
+  };
+  const service = new SipsecService({ config, kernel, registry, replay, log, save, version: opts.version });
+  const server = await startServer({
+    path: config.socket.path,
+    mode: config.socket.mode,
+    ...(config.socket.gid !== undefined ? { group: config.socket.gid } : {}),
+    handlers: service.handlers(),
+    authorize: (c) => authorizeCaller(config.access, c),
+    log,
+  });
+  if (opts.dropPrivileges !== false) {
+    const caps = dropPrivileges(config.runAs ? { runAs: config.runAs } : {});
+    log.info('privileges dropped', { effective: '0x' + caps.effective.toString(16) });
+  }
+
+  const ownerOf = (callId: string) => service.owners.owner(callId);
+  const toOwners = (calls: readonly string[]) => (s: { caller: { uid: number }; admin: boolean }) =>
+    s.admin || calls.some((c) => ownerOf(c) === s.caller.uid);
+
+  registry.on('event', (e: RegistryEvent) => {
+    if (e.type === 'peer-sas-replaced') {
+      for (const callId of e.calls) server.publish('peer-sas-replaced', { callId, peerUri: service.calls.get(callId)?.peerUri ?? '' }, toOwners([callId]));
+    }
+    save();
+  });
+
+  const onKernel = async (ev: KernelEvent) => {
+    if (ev.type === 'resync') {
+      log.warn('kernel events lost (ENOBUFS): resynchronising');
+      return;
+    }
+    if (ev.type !== 'expire' || !ev.owned) return;
+    const key = registry.peerOfSa(ev.sa.dst, ev.sa.spi);
+    if (!key) return;
+    const calls = registry.peerSnapshots().find((p) => p.key === key)?.calls ?? [];
+    const spi = '0x' + ev.sa.spi.toString(16).padStart(8, '0');
+    if (!ev.hard) {
+      for (const callId of calls) server.publish('rekey-needed', { callId, spi }, toOwners([callId]));
+      log.info('soft expiry: rekey needed', { peer: key, spi });
+      return;
+    }
+    await registry.remove(key, 'expired');
+    for (const callId of calls) server.publish('sa-expired', { callId, spi }, toOwners([callId]));
+    log.warn('hard expiry without rekey: SAs removed', { peer: key, spi });
+  };
+  const events = kernel.events();
+  const pump = (async () => {
+    for await (const ev of events) await onKernel(ev).catch((e: unknown) => log.error('kernel event failed', { error: e }));
+  })();
+
+  return {
+    server,
+    service,
+    registry,
+    async close() {
+      await server.close();
+      service.close();
+      registry.close();
+      save();
+      await events.return?.();
+      await pump;
+      await kernel.close();
+    },
+  };
+}

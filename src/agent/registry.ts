@@ -1,0 +1,419 @@
+/**
+ * The per-peer SA registry: one SA pair and one set of policies per
+ * (local address, peer address), shared by every call and every UA on the
+ * host that talks to that peer.
+ *
+ * - A call that completes a MIKEY exchange with a peer `install`s the pair its
+ *   exchange produced.  For a new peer the SAs and policies go in as one
+ *   transaction (any failure leaves nothing of ours behind).  For a peer that
+ *   already has SAs the new pair goes in first, the outbound policy is then
+ *   pointed at the new outbound SPI, and only then do the old SAs go
+ *   (make-before-break): the old inbound SA stays `inboundGraceMs` so that
+ *   packets the peer sent under the old keys still arrive.
+ * - `release` drops a call; when the last call of a peer is gone the entry
+ *   lingers `lingerMs` (default 32 s, SIP Timer J) before its SAs and
+ *   policies are removed, so a retransmitted BYE or a quick re-call finds
+ *   them in place.
+ * - The kernel will not hold the same policy twice, so policies are counted
+ *   here, in user space, not in the kernel.
+ * - Every kernel operation of one peer is serialised; different peers run
+ *   concurrently.
+ *
+ * Nothing here holds keys after `install` returns: the SaSpecs it is given are
+ * wiped by the caller.
+ */
+import { EventEmitter } from 'node:events';
+import type { KernelIpsec, PolicySpec, SaInfo, SaSpec, Selector } from '../kernel/types.js';
+import { ownedReqid } from '../kernel/types.js';
+import type { PersistedState } from './state.js';
+
+/** What one completed exchange asks the kernel for. */
+export interface PairPlan {
+  local: string;
+  peer: string;
+  /** SA from us to the peer (spi chosen by the peer). */
+  out: Omit<SaSpec, 'reqid'>;
+  /** SA from the peer to us (spi we allocated with allocSpi). */
+  in: Omit<SaSpec, 'reqid'>;
+  /** True when `in.spi` came from allocSpi (complete it with UPDSA). */
+  inViaUpdate: boolean;
+  /** Traffic protected, seen from us (outbound direction); default the host pair. */
+  selectors?: Selector[];
+}
+
+export interface PeerSnapshot {
+  key: string;
+  local: string;
+  peer: string;
+  reqid: number;
+  inSpi: number;
+  outSpi: number;
+  suite: string;
+  calls: string[];
+  /** Epoch ms at which a lingering entry is torn down, if it is lingering. */
+  lingerUntil?: number;
+  installedAt: number;
+  selectors: Selector[];
+}
+
+export interface CallSnapshot {
+  callId: string;
+  owner: number;
+  peerKey: string;
+  since: number;
+  localUri: string;
+  peerUri: string;
+}
+
+export type RegistryEvent =
+  | { type: 'peer-sas-replaced'; peerKey: string; calls: string[]; inSpi: number; outSpi: number }
+  | { type: 'peer-removed'; peerKey: string; reason: 'linger' | 'expired' | 'flushed' };
+
+export class RegistryError extends Error {
+  override readonly name = 'RegistryError';
+  constructor(
+    readonly code: 'unknown-call' | 'call-exists',
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+interface PeerEntry {
+  key: string;
+  local: string;
+  peer: string;
+  reqid: number;
+  inSpi: number;
+  outSpi: number;
+  suite: string;
+  mode: SaSpec['mode'];
+  selectors: Selector[];
+  calls: Set<string>;
+  /** Inbound SPIs of replaced pairs, kept for `inboundGraceMs` after a rekey. */
+  retiring: Set<number>;
+  lingerTimer?: NodeJS.Timeout;
+  lingerUntil?: number;
+  installedAt: number;
+  /** Serialises this peer's kernel operations. */
+  chain: Promise<unknown>;
+}
+
+type CallEntry = CallSnapshot;
+
+export interface RegistryOptions {
+  lingerMs: number;
+  inboundGraceMs?: number;
+  now?: () => number;
+  /** Policy priority of our entries (lower wins); default 1000. */
+  priority?: number;
+}
+
+export function peerKey(local: string, peer: string): string {
+  return `${local}|${peer}`;
+}
+
+/** Reqids in the owned range, one per peer, reused after release. */
+class ReqidPool {
+  private next = 1;
+  private readonly free: number[] = [];
+  take(): number {
+    return ownedReqid(this.free.pop() ?? this.next++);
+  }
+  give(reqid: number): void {
+    this.free.push(reqid & 0xffffff);
+  }
+  /** Mark reqids found in the kernel at start-up as used. */
+  reserve(reqid: number): void {
+    const n = reqid & 0xffffff;
+    if (n >= this.next) this.next = n + 1;
+  }
+}
+
+export class PeerRegistry extends EventEmitter<{ event: [RegistryEvent] }> {
+  private readonly peers = new Map<string, PeerEntry>();
+  private readonly calls = new Map<string, CallEntry>();
+  private readonly reqids = new ReqidPool();
+  private readonly now: () => number;
+
+  constructor(
+    private readonly kernel: KernelIpsec,
+    private readonly opts: RegistryOptions,
+  ) {
+    super();
+    this.now = opts.now ?? Date.now;
+  }
+
+  hasCall(callId: string): boolean {
+    return this.calls.has(callId);
+  }
+
+  /** Install (or replace) the peer's SA pair for a call and count the call. */
+  async install(call: { callId: string; owner: number; localUri: string; peerUri: string }, plan: PairPlan): Promise<PeerSnapshot> {
+    const { callId } = call;
+    if (this.calls.has(callId)) throw new RegistryError('call-exists', `call ${callId} already has SAs`);
+    const key = peerKey(plan.local, plan.peer);
+    let entry = this.peers.get(key);
+    if (!entry) {
+      entry = {
+        key,
+        local: plan.local,
+        peer: plan.peer,
+        reqid: this.reqids.take(),
+        inSpi: 0,
+        outSpi: 0,
+        suite: plan.out.suite,
+        mode: plan.out.mode,
+        selectors: plan.selectors ?? [{ src: plan.local, dst: plan.peer }],
+        calls: new Set(),
+        retiring: new Set(),
+        installedAt: this.now(),
+        chain: Promise.resolve(),
+      };
+      this.peers.set(key, entry);
+    }
+    const e = entry;
+    // Claim the call now, so a concurrent release of the peer's last call cannot tear it down under us.
+    this.calls.set(callId, { ...call, peerKey: key, since: this.now() });
+    e.calls.add(callId);
+    this.stopLinger(e);
+    try {
+      await this.serial(e, () => (e.inSpi === 0 ? this.installNew(e, plan) : this.replace(e, plan)));
+    } catch (err) {
+      this.calls.delete(callId);
+      e.calls.delete(callId);
+      if (e.inSpi === 0 && e.calls.size === 0) this.forget(e);
+      else if (e.calls.size === 0) this.startLinger(e);
+      throw err;
+    }
+    return this.snapshotPeer(e);
+  }
+
+  /** The call ended: the peer's SAs linger after its last call. */
+  release(callId: string): void {
+    const c = this.calls.get(callId);
+    if (!c) throw new RegistryError('unknown-call', `no call ${callId}`);
+    this.calls.delete(callId);
+    const e = this.peers.get(c.peerKey);
+    if (!e) return;
+    e.calls.delete(callId);
+    if (e.calls.size === 0) this.startLinger(e);
+  }
+
+  /** Remove a peer's SAs and policies now (hard expiry without rekey, admin flush). */
+  async remove(key: string, reason: 'linger' | 'expired' | 'flushed'): Promise<void> {
+    const e = this.peers.get(key);
+    if (!e) return;
+    this.stopLinger(e);
+    for (const id of e.calls) this.calls.delete(id);
+    e.calls.clear();
+    await this.serial(e, () => this.teardown(e));
+    this.forget(e);
+    this.emit('event', { type: 'peer-removed', peerKey: key, reason });
+  }
+
+  /** The peer whose SA (dst, spi) this is, if it is one of ours. */
+  peerOfSa(dst: string, spi: number): string | undefined {
+    for (const e of this.peers.values()) {
+      if ((e.peer === dst && e.outSpi === spi) || (e.local === dst && (e.inSpi === spi || e.retiring.has(spi)))) return e.key;
+    }
+    return undefined;
+  }
+
+  peerSnapshots(): PeerSnapshot[] {
+    return [...this.peers.values()].filter((e) => e.inSpi !== 0).map((e) => this.snapshotPeer(e));
+  }
+
+  callSnapshots(): CallSnapshot[] {
+    return [...this.calls.values()].map((c) => ({ ...c }));
+  }
+
+  /** What `StateStore` saves: no keys, only whose SAs are whose. */
+  exportState(): Pick<PersistedState, 'peers' | 'calls'> {
+    return {
+      peers: [...this.peers.values()]
+        .filter((e) => e.inSpi !== 0)
+        .map((e) => ({
+          local: e.local,
+          peer: e.peer,
+          reqid: e.reqid,
+          inSpi: e.inSpi,
+          outSpi: e.outSpi,
+          suite: e.suite,
+          mode: e.mode,
+          selectors: e.selectors,
+          installedAt: e.installedAt,
+          retiring: [...e.retiring],
+        })),
+      calls: this.callSnapshots(),
+    };
+  }
+
+  /**
+   * After a restart: take back the peers of the saved state whose SAs are
+   * still in the kernel (their calls go on with no gap), let peers without
+   * calls linger again, and delete SAs tagged as ours that nobody owns.
+   */
+  async restore(saved: Pick<PersistedState, 'peers' | 'calls'>, kernelSas: SaInfo[]): Promise<{ peers: number; orphans: number }> {
+    const present = new Set(kernelSas.filter((s) => s.owned).map((s) => `${s.id.dst}|${s.id.spi}`));
+    for (const p of saved.peers) {
+      if (!present.has(`${p.peer}|${p.outSpi}`) || !present.has(`${p.local}|${p.inSpi}`)) continue;
+      const key = peerKey(p.local, p.peer);
+      this.reqids.reserve(p.reqid);
+      const e: PeerEntry = { ...p, key, calls: new Set(), retiring: new Set(), chain: Promise.resolve() };
+      this.peers.set(key, e);
+      for (const spi of p.retiring) if (present.has(`${p.local}|${spi}`)) this.retire(e, spi);
+    }
+    for (const c of saved.calls) {
+      const e = this.peers.get(c.peerKey);
+      if (!e) continue;
+      e.calls.add(c.callId);
+      this.calls.set(c.callId, { ...c });
+    }
+    for (const e of this.peers.values()) if (e.calls.size === 0) this.startLinger(e);
+    let orphans = 0;
+    for (const s of kernelSas) {
+      if (!s.owned || this.peerOfSa(s.id.dst, s.id.spi)) continue;
+      await this.kernel.deleteSa(s.id).catch(() => undefined);
+      orphans++;
+    }
+    return { peers: this.peers.size, orphans };
+  }
+
+  /** Stop all timers (daemon shutdown); SAs stay in the kernel for the next start. */
+  close(): void {
+    for (const e of this.peers.values()) this.stopLinger(e);
+  }
+
+  // ---- kernel transactions -------------------------------------------------
+
+  private policies(e: PeerEntry, outSpi: number): PolicySpec[] {
+    const priority = this.opts.priority ?? 1000;
+    const out: PolicySpec[] = [];
+    for (const sel of e.selectors) {
+      const tunnel = e.mode === 'tunnel';
+      out.push({
+        selector: sel,
+        dir: 'out',
+        action: 'allow',
+        priority,
+        reqid: e.reqid,
+        template: { proto: 'esp', mode: e.mode, spi: outSpi, ...(tunnel ? { src: e.local, dst: e.peer } : {}) },
+      });
+      const rev: Selector = { ...sel, src: sel.dst, dst: sel.src, srcPort: sel.dstPort, dstPort: sel.srcPort };
+      out.push({
+        selector: rev,
+        dir: 'in',
+        action: 'allow',
+        priority,
+        reqid: e.reqid,
+        template: { proto: 'esp', mode: e.mode, ...(tunnel ? { src: e.peer, dst: e.local } : {}) },
+      });
+    }
+    return out;
+  }
+
+  private async installNew(e: PeerEntry, plan: PairPlan): Promise<void> {
+    await this.kernel.installPair({ ...plan.out, reqid: e.reqid }, { ...plan.in, reqid: e.reqid }, { inViaUpdate: plan.inViaUpdate });
+    const added: PolicySpec[] = [];
+    try {
+      for (const p of this.policies(e, plan.out.spi)) {
+        await this.kernel.addPolicy(p);
+        added.push(p);
+      }
+    } catch (err) {
+      // Leave no half-installed pair: our policies, then both SAs.
+      for (const p of added) await this.kernel.deletePolicy(p.selector, p.dir).catch(() => undefined);
+      await this.kernel.deleteSa({ dst: plan.out.dst, spi: plan.out.spi, proto: 'esp' }).catch(() => undefined);
+      await this.kernel.deleteSa({ dst: plan.in.dst, spi: plan.in.spi, proto: 'esp' }).catch(() => undefined);
+      throw err;
+    }
+    e.inSpi = plan.in.spi;
+    e.outSpi = plan.out.spi;
+    e.suite = plan.out.suite;
+    e.installedAt = this.now();
+  }
+
+  private async replace(e: PeerEntry, plan: PairPlan): Promise<void> {
+    const old = { inSpi: e.inSpi, outSpi: e.outSpi };
+    await this.kernel.installPair({ ...plan.out, reqid: e.reqid }, { ...plan.in, reqid: e.reqid }, { inViaUpdate: plan.inViaUpdate });
+    try {
+      for (const p of this.policies(e, plan.out.spi)) if (p.dir === 'out') await this.kernel.updatePolicy(p);
+    } catch (err) {
+      await this.kernel.deleteSa({ dst: plan.out.dst, spi: plan.out.spi, proto: 'esp' }).catch(() => undefined);
+      await this.kernel.deleteSa({ dst: plan.in.dst, spi: plan.in.spi, proto: 'esp' }).catch(() => undefined);
+      throw err;
+    }
+    e.inSpi = plan.in.spi;
+    e.outSpi = plan.out.spi;
+    e.suite = plan.out.suite;
+    e.installedAt = this.now();
+    await this.kernel.deleteSa({ dst: e.peer, spi: old.outSpi, proto: 'esp' }).catch(() => undefined);
+    this.retire(e, old.inSpi);
+    this.emit('event', { type: 'peer-sas-replaced', peerKey: e.key, calls: [...e.calls], inSpi: e.inSpi, outSpi: e.outSpi });
+  }
+
+  /** Keep a replaced inbound SA for the grace period, then delete it. */
+  private retire(e: PeerEntry, spi: number): void {
+    e.retiring.add(spi);
+    const grace = setTimeout(() => {
+      if (!e.retiring.delete(spi)) return;
+      void this.serial(e, () => this.kernel.deleteSa({ dst: e.local, spi, proto: 'esp' })).catch(() => undefined);
+    }, this.opts.inboundGraceMs ?? 10_000);
+    grace.unref();
+  }
+
+  private async teardown(e: PeerEntry): Promise<void> {
+    if (e.inSpi === 0) return;
+    for (const p of this.policies(e, e.outSpi)) await this.kernel.deletePolicy(p.selector, p.dir).catch(() => undefined);
+    await this.kernel.deleteSa({ dst: e.peer, spi: e.outSpi, proto: 'esp' }).catch(() => undefined);
+    await this.kernel.deleteSa({ dst: e.local, spi: e.inSpi, proto: 'esp' }).catch(() => undefined);
+    for (const spi of e.retiring) await this.kernel.deleteSa({ dst: e.local, spi, proto: 'esp' }).catch(() => undefined);
+    e.retiring.clear();
+    e.inSpi = 0;
+    e.outSpi = 0;
+  }
+
+  private serial<T>(e: PeerEntry, op: () => Promise<T>): Promise<T> {
+    const run = e.chain.then(op, op);
+    e.chain = run.catch(() => undefined);
+    return run;
+  }
+
+  private startLinger(e: PeerEntry): void {
+    this.stopLinger(e);
+    e.lingerUntil = this.now() + this.opts.lingerMs;
+    e.lingerTimer = setTimeout(() => {
+      if (e.calls.size === 0) void this.remove(e.key, 'linger').catch(() => undefined);
+    }, this.opts.lingerMs);
+    e.lingerTimer.unref();
+  }
+
+  private stopLinger(e: PeerEntry): void {
+    if (e.lingerTimer) clearTimeout(e.lingerTimer);
+    e.lingerTimer = undefined;
+    e.lingerUntil = undefined;
+  }
+
+  private forget(e: PeerEntry): void {
+    this.stopLinger(e);
+    if (this.peers.get(e.key) === e) this.peers.delete(e.key);
+    this.reqids.give(e.reqid);
+  }
+
+  private snapshotPeer(e: PeerEntry): PeerSnapshot {
+    return {
+      key: e.key,
+      local: e.local,
+      peer: e.peer,
+      reqid: e.reqid,
+      inSpi: e.inSpi,
+      outSpi: e.outSpi,
+      suite: e.suite,
+      calls: [...e.calls],
+      ...(e.lingerUntil !== undefined ? { lingerUntil: e.lingerUntil } : {}),
+      installedAt: e.installedAt,
+      selectors: e.selectors.map((s) => ({ ...s })),
+    };
+  }
+}

@@ -1,0 +1,334 @@
+/**
+ * What sipsecd does for each socket request: the MIKEY exchange on the
+ * daemon's side of a call (offer / answer / confirm), the SAs it installs
+ * through the per-peer registry, release, and the listings.
+ *
+ * Order of work for the callee (`answer`): the MIKEY offer is checked
+ * (freshness, replay, MAC or signature, identity, policy) before anything is
+ * reserved in the kernel; the SA pair and policies are installed before the
+ * response is returned, so the UA sends its 200 OK only with the SAs in
+ * place.  For the caller (`confirm`): the response is verified and the SAs
+ * installed before the result is returned, so the UA sends ACK (and media)
+ * only with the SAs in place.  No exchange failure leaves a reserved SPI or a
+ * half-installed pair behind.
+ */
+import { KernelError } from '../kernel/errors.js';
+import type { KernelIpsec } from '../kernel/types.js';
+import { MikeyError, errNoName } from '../mikey/errors.js';
+import { createOffer, verifyResponse, type InitiatorState } from '../mikey/initiator.js';
+import type { Credentials } from '../mikey/modes/types.js';
+import { normalizeSipUri } from '../mikey/pke.js';
+import { policyForSuite, suiteNamed } from '../mikey/negotiate.js';
+import type { ReplayCache } from '../mikey/replay.js';
+import { respond } from '../mikey/responder.js';
+import type { ExchangeResult } from '../mikey/result.js';
+import type { IpsecPolicy } from '../mikey/sp.js';
+import { CallOwnership, type Caller } from './authz.js';
+import { CallTable, type PendingOffer } from './calls.js';
+import { peerFor, type PeerConfig, type SipsecConfig } from './config.js';
+import { credentialsOf } from './credentials.js';
+import { RequestError } from './errors.js';
+import type { Logger } from './log.js';
+import { planOf, selectorsFor } from './plan.js';
+import type { CallInfo, ParsedArgsOf, ResultOf, SaInfo } from './protocol.js';
+import type { PeerRegistry, PeerSnapshot } from './registry.js';
+import type { Handlers, RequestContext } from './server.js';
+
+const b64 = (b: Uint8Array) => Buffer.from(b).toString('base64');
+const hexSpi = (spi: number) => '0x' + spi.toString(16).padStart(8, '0');
+const unspecified = (addr: string) => (addr.includes(':') ? '::' : '0.0.0.0');
+
+export interface ServiceDeps {
+  config: SipsecConfig;
+  kernel: KernelIpsec;
+  registry: PeerRegistry;
+  replay: ReplayCache;
+  log: Logger;
+  /** Persist registry and replay state (after every change, before answering). */
+  save: () => void;
+  now?: () => number;
+  version: string;
+}
+
+export class SipsecService {
+  readonly owners = new CallOwnership();
+  readonly calls: CallTable;
+  private readonly creds = new Map<PeerConfig, Credentials>();
+  private readonly now: () => number;
+  private readonly startedAt: number;
+
+  constructor(private readonly d: ServiceDeps) {
+    this.now = d.now ?? Date.now;
+    this.startedAt = this.now();
+    this.calls = new CallTable((p) => this.d.kernel.deleteSa({ dst: p.localAddress, spi: p.inboundSpi, proto: 'esp' }));
+    // Calls restored after a restart: their SAs never left the kernel.
+    for (const c of d.registry.callSnapshots()) {
+      this.owners.claim(c.callId, { uid: c.owner, admin: false });
+      this.calls.established({ callId: c.callId, ownerUid: c.owner, localUri: c.localUri, peerUri: c.peerUri, state: 'established', createdAt: Math.floor(c.since / 1000) });
+    }
+  }
+
+  handlers(): Handlers {
+    return {
+      offer: (a, ctx) => this.offer(a, ctx),
+      answer: (a, ctx) => this.answer(a, ctx),
+      confirm: (a, ctx) => this.confirm(a, ctx),
+      release: (a, ctx) => this.release(a, ctx),
+      status: async () => this.status(),
+      peers: async (_a, ctx) => ({ peers: this.visiblePeers(who(ctx)) }),
+      sas: (a, ctx) => this.sas(a, ctx),
+      calls: async (_a, ctx) => ({ calls: this.calls.list().filter((c) => this.owners.visible(c.callId, who(ctx))) }),
+      flush: (_a, ctx) => this.flush(ctx),
+    };
+  }
+
+  close(): void {
+    this.calls.close();
+  }
+
+  // ---- the exchange --------------------------------------------------------
+
+  private identity(uri: string, address: string | undefined) {
+    const id = this.d.config.identities.find((i) => sameUri(i.uri, uri));
+    if (!id) throw new RequestError('no-identity', `${uri} is not an identity of this host`, { sipStatus: 403 });
+    const addr = address ?? id.addresses[0]!;
+    if (!id.addresses.includes(addr)) throw new RequestError('bad-address', `${addr} is not an address of ${uri}`);
+    return addr;
+  }
+
+  private peer(uri: string): { peer: PeerConfig; creds: Credentials } {
+    const peer = peerFor(this.d.config, uri);
+    if (!peer) {
+      throw new RequestError('no-peer', `no credentials for ${uri}`, { sipStatus: 488, warning: '399 sipsec "no IPsec credentials for this peer"' });
+    }
+    let creds = this.creds.get(peer);
+    if (!creds) this.creds.set(peer, (creds = credentialsOf(peer)));
+    return { peer, creds };
+  }
+
+  /** The policy we offer: our most preferred suite, with configured lifetimes and replay window. */
+  private policy(): IpsecPolicy {
+    const c = this.d.config;
+    const lt = c.lifetimes;
+    return policyForSuite(suiteNamed(c.algorithms.suites[0]!), {
+      ...(lt.soft.seconds ? { softLifetimeSeconds: lt.soft.seconds } : {}),
+      ...(lt.hard.seconds ? { hardLifetimeSeconds: lt.hard.seconds } : {}),
+      ...(lt.soft.bytes ? { softLifetimeBytes: BigInt(lt.soft.bytes) } : {}),
+      ...(lt.hard.bytes ? { hardLifetimeBytes: BigInt(lt.hard.bytes) } : {}),
+      replayWindow: c.replay.window,
+    });
+  }
+
+  private info(callId: string, ctx: Caller, localUri: string, peerUri: string, state: string): CallInfo {
+    return { callId, ownerUid: ctx.uid, localUri, peerUri, state, createdAt: Math.floor(this.now() / 1000) };
+  }
+
+  private async offer(a: ParsedArgsOf<'offer'>, ctx: RequestContext): Promise<ResultOf<'offer'>> {
+    const localAddress = this.identity(a.localUri, a.localAddress);
+    const { peer, creds } = this.peer(a.peerUri);
+    if (this.calls.get(a.callId)) throw new RequestError('call-exists', `call ${a.callId} already exists`);
+    this.owners.claim(a.callId, who(ctx));
+    let inboundSpi: number;
+    try {
+      inboundSpi = await this.d.kernel.allocSpi({ src: unspecified(localAddress), dst: localAddress, proto: 'esp' });
+    } catch (e) {
+      this.owners.release(a.callId);
+      throw kernelFailure(e);
+    }
+    let state: InitiatorState;
+    let message: Uint8Array;
+    try {
+      ({ message, state } = createOffer({
+        mode: peer.mode,
+        localId: a.localUri,
+        peerId: a.peerUri,
+        localAddr: localAddress,
+        inboundSpi,
+        policy: this.policy(),
+        credentials: creds,
+        ...(peer.dh ? { dhGroup: peer.dh.group } : {}),
+        now: this.now,
+      }));
+    } catch (e) {
+      this.owners.release(a.callId);
+      await this.d.kernel.deleteSa({ dst: localAddress, spi: inboundSpi, proto: 'esp' }).catch(() => undefined);
+      throw mikeyFailure(e);
+    }
+    const pending: PendingOffer = { state, inboundSpi, localAddress };
+    this.calls.offered(this.info(a.callId, who(ctx), a.localUri, a.peerUri, 'offered'), pending, Math.max(0, state.expiresAt - this.now()));
+    this.d.log.info('offer', { callId: a.callId, peer: a.peerUri, mode: peer.mode, spi: hexSpi(inboundSpi) });
+    return { mikey: b64(message), contentType: 'application/mikey' };
+  }
+
+  private async answer(a: ParsedArgsOf<'answer'>, ctx: RequestContext): Promise<ResultOf<'answer'>> {
+    const localAddress = this.identity(a.localUri, a.localAddress);
+    const { peer, creds } = this.peer(a.peerUri);
+    if (this.calls.get(a.callId)) throw new RequestError('call-exists', `call ${a.callId} already exists`);
+    this.owners.claim(a.callId, who(ctx));
+    let reserved: number | undefined;
+    const outcome = await respond(Buffer.from(a.mikey, 'base64'), {
+      localId: a.localUri,
+      peerId: a.peerUri,
+      localAddr: localAddress,
+      allocSpi: async (peerAddr) => {
+        const spi = await this.d.kernel.allocSpi({ src: peerAddr, dst: localAddress, proto: 'esp' });
+        return (reserved = spi);
+      },
+      credentials: creds,
+      modes: [peer.mode],
+      minSuite: this.d.config.algorithms.minimum,
+      ...(peer.dh ? { dhGroups: [peer.dh.group] } : {}),
+      replayCache: this.d.replay,
+      now: this.now,
+    }).catch((e: unknown) => {
+      this.owners.release(a.callId);
+      throw kernelFailure(e);
+    });
+    // Only authenticated messages enter the replay cache: persist it before answering.
+    this.d.save();
+    if (!outcome.ok) {
+      this.owners.release(a.callId);
+      if (reserved) await this.d.kernel.deleteSa({ dst: localAddress, spi: reserved, proto: 'esp' }).catch(() => undefined);
+      this.d.log.warn('answer rejected', { callId: a.callId, peer: a.peerUri, mikeyErr: outcome.error.errNo, reason: outcome.error.detail });
+      throw new RequestError('mikey-rejected', outcome.error.message, {
+        sipStatus: 488,
+        mikeyErr: outcome.error.errNo,
+        mikey: b64(outcome.errorResponse),
+        warning: `399 sipsec "MIKEY: ${errNoName(outcome.error.errNo)}"`,
+      });
+    }
+    const sas = await this.install({ callId: a.callId, owner: ctx.caller.uid, localUri: a.localUri, peerUri: a.peerUri }, outcome.result, a.sdp, () => {
+      this.owners.release(a.callId);
+    });
+    this.calls.established(this.info(a.callId, who(ctx), a.localUri, a.peerUri, 'established'));
+    return { mikey: b64(outcome.response), contentType: 'application/mikey', sas };
+  }
+
+  private async confirm(a: ParsedArgsOf<'confirm'>, ctx: RequestContext): Promise<ResultOf<'confirm'>> {
+    this.owners.check(a.callId, who(ctx));
+    const info = this.calls.get(a.callId);
+    const pending = this.calls.takePending(a.callId);
+    if (!info || !pending) throw new RequestError('not-offered', `call ${a.callId} has no offer waiting for a response`);
+    const { creds } = this.peer(info.peerUri);
+    let result: ExchangeResult;
+    try {
+      result = verifyResponse(pending.state, Buffer.from(a.mikey, 'base64'), { credentials: creds, now: this.now });
+    } catch (e) {
+      await this.calls.drop(a.callId);
+      await this.d.kernel.deleteSa({ dst: pending.localAddress, spi: pending.inboundSpi, proto: 'esp' }).catch(() => undefined);
+      this.owners.release(a.callId);
+      throw mikeyFailure(e);
+    }
+    const sas = await this.install({ callId: a.callId, owner: ctx.caller.uid, localUri: info.localUri, peerUri: info.peerUri }, result, a.sdp, async () => {
+      await this.calls.drop(a.callId);
+      this.owners.release(a.callId);
+    });
+    this.calls.established({ ...info, state: 'established' });
+    return { sas };
+  }
+
+  /** Install a completed exchange's pair for the call; always wipes the result's keys. */
+  private async install(
+    call: { callId: string; owner: number; localUri: string; peerUri: string },
+    result: ExchangeResult,
+    peerSdp: string | undefined,
+    onFailure: () => unknown,
+  ): Promise<SaInfo[]> {
+    try {
+      const plan = planOf(result, selectorsFor(this.d.config.protection.scope, result.localAddr, result.peerAddr, peerSdp));
+      const snap = await this.d.registry.install(call, plan);
+      this.d.save();
+      this.d.log.info('sas installed', { callId: call.callId, peer: snap.peer, in: hexSpi(snap.inSpi), out: hexSpi(snap.outSpi), suite: snap.suite });
+      return saInfos(snap, call.callId);
+    } catch (e) {
+      await onFailure();
+      throw kernelFailure(e);
+    } finally {
+      result.wipe();
+    }
+  }
+
+  private async release(a: ParsedArgsOf<'release'>, ctx: RequestContext): Promise<ResultOf<'release'>> {
+    this.owners.check(a.callId, who(ctx));
+    await this.calls.drop(a.callId);
+    if (this.d.registry.hasCall(a.callId)) this.d.registry.release(a.callId);
+    this.owners.release(a.callId);
+    this.d.save();
+    return { released: true };
+  }
+
+  // ---- listings --------------------------------------------------------------
+
+  private status(): ResultOf<'status'> {
+    return {
+      version: this.d.version,
+      protocol: 1,
+      uptimeSeconds: Math.floor((this.now() - this.startedAt) / 1000),
+      backend: this.d.config.kernel.backend,
+      calls: this.calls.size,
+      sas: this.d.registry.peerSnapshots().length * 2,
+    };
+  }
+
+  private visiblePeers(ctx: Caller): PeerSnapshot[] {
+    const all = this.d.registry.peerSnapshots();
+    return ctx.admin ? all : all.filter((p) => p.calls.some((c) => this.owners.visible(c, ctx)));
+  }
+
+  private async sas(a: ParsedArgsOf<'sas'>, ctx: RequestContext): Promise<ResultOf<'sas'>> {
+    if (a.callId) this.owners.check(a.callId, who(ctx));
+    const peers = this.visiblePeers(who(ctx)).filter((p) => !a.callId || p.calls.includes(a.callId));
+    const out: SaInfo[] = [];
+    for (const p of peers) {
+      for (const sa of saInfos(p, a.callId)) {
+        const info = await this.d.kernel
+          .getSa({ dst: sa.dst, spi: Number(sa.spi), proto: 'esp' })
+          .catch(() => undefined);
+        out.push(info ? { ...sa, bytes: Number(info.counters.bytes), packets: Number(info.counters.packets), addedAt: info.counters.addTime } : sa);
+      }
+    }
+    return { sas: out };
+  }
+
+  private async flush(ctx: RequestContext): Promise<ResultOf<'flush'>> {
+    if (!ctx.admin) throw new RequestError('forbidden', 'flush needs root or the admin group');
+    for (const p of this.d.registry.peerSnapshots()) await this.d.registry.remove(p.key, 'flushed');
+    for (const c of this.calls.list()) {
+      await this.calls.drop(c.callId);
+      this.owners.release(c.callId);
+    }
+    const r = await this.d.kernel.flushOwned();
+    this.d.save();
+    return { removed: r.sas + r.policies };
+  }
+}
+
+const who = (ctx: RequestContext): Caller => ({ uid: ctx.caller.uid, admin: ctx.admin });
+
+function sameUri(a: string, b: string): boolean {
+  const na = normalizeSipUri(a);
+  return na !== undefined && na === normalizeSipUri(b);
+}
+
+function saInfos(p: PeerSnapshot, callId: string | undefined): SaInfo[] {
+  const base = { ...(callId ? { callId } : {}), suite: p.suite };
+  return [
+    { ...base, direction: 'out', spi: hexSpi(p.outSpi), src: p.local, dst: p.peer },
+    { ...base, direction: 'in', spi: hexSpi(p.inSpi), src: p.peer, dst: p.local },
+  ];
+}
+
+function mikeyFailure(e: unknown): RequestError {
+  if (e instanceof MikeyError) {
+    return new RequestError('mikey-rejected', e.message, { mikeyErr: e.errNo, warning: `399 sipsec "MIKEY: ${errNoName(e.errNo)}"` });
+  }
+  if (e instanceof RequestError) return e;
+  throw e;
+}
+
+function kernelFailure(e: unknown): RequestError {
+  if (e instanceof RequestError) return e;
+  if (e instanceof KernelError) return new RequestError('kernel', e.message, { sipStatus: 500, errno: e.code });
+  if (e instanceof MikeyError) return mikeyFailure(e);
+  throw e;
+}
