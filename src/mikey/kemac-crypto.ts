@@ -6,7 +6,7 @@
  *   ------------+-------+---------+----------------------------------------
  *   NULL        |     0 |   -     | plaintext (only with a protected channel)
  *   AES-CM-128  |     1 | 128 bit | RFC 3711 AES counter mode
- *   AES-KW-128  |     2 | 128 bit | RFC 3394 key wrap (salt not used)
+ *   AES-KW-128  |     2 | 128 bit | RFC 3394 key wrap, IV = 64-bit salt S
  *
  * AES-CM IV (§4.2.3), 128 bits:
  *
@@ -29,9 +29,16 @@
  * with zeros to 64 bits).  The KEMAC Encr data is at most 65535 bytes, so
  * the 16-bit block counter never wraps and node's 128-bit-counter
  * 'aes-128-ctr' computes exactly RFC 3711's keystream.
+ *
+ * AES-KW-128 (§4.2.3): "The 128-bit key and a 64-bit salt, S, are derived in
+ * accordance to Section 4.1.4 and the key wrap IV is then set to S" — an
+ * RFC 3394 §2.2.3.2 alternative initial value, not the default A6A6...A6.
+ * The §4.1.4 PRF output is a prefix-stable stream, so the 64-bit S is the
+ * first 8 bytes of the 112-bit salt_key.  RFC 3394 §2.2.1/§2.2.2 (index
+ * form) are implemented here on AES-128-ECB because no library at hand takes
+ * an alternative IV.
  */
-import { createCipheriv } from 'node:crypto';
-import { aeskw } from '@noble/ciphers/aes.js';
+import { createCipheriv, createDecipheriv, timingSafeEqual } from 'node:crypto';
 import { MikeyError, ErrNo, malformed } from './errors.js';
 
 export const EncrAlg = { NULL: 0, AES_CM_128: 1, AES_KW_128: 2 } as const;
@@ -62,6 +69,77 @@ function aesCm(encrKey: Uint8Array, iv: Uint8Array, data: Uint8Array): Uint8Arra
   return out;
 }
 
+/** RFC 3394 §2.2.1 key wrap (index form) with initial value `iv` (8 bytes). */
+export function aesKeyWrap(kek: Uint8Array, iv: Uint8Array, plain: Uint8Array): Uint8Array {
+  checkKw(kek, iv, plain.length, 16);
+  const n = plain.length / 8;
+  const a = Uint8Array.from(iv);
+  const r = Uint8Array.from(plain);
+  const ecb = createCipheriv('aes-128-ecb', kek, null).setAutoPadding(false);
+  const block = new Uint8Array(16);
+  for (let j = 0; j <= 5; j++) {
+    for (let i = 1; i <= n; i++) {
+      block.set(a, 0);
+      block.set(r.subarray((i - 1) * 8, i * 8), 8);
+      const b = ecb.update(block);
+      a.set(b.subarray(0, 8));
+      xorCounter(a, n * j + i);
+      r.set(b.subarray(8, 16), (i - 1) * 8);
+      b.fill(0);
+    }
+  }
+  block.fill(0);
+  const out = new Uint8Array(plain.length + 8);
+  out.set(a, 0);
+  out.set(r, 8);
+  r.fill(0);
+  return out;
+}
+
+/** RFC 3394 §2.2.2 key unwrap; undefined when the initial value does not come out as `iv`. */
+export function aesKeyUnwrap(kek: Uint8Array, iv: Uint8Array, wrapped: Uint8Array): Uint8Array | undefined {
+  checkKw(kek, iv, wrapped.length, 24);
+  const n = wrapped.length / 8 - 1;
+  const a = wrapped.slice(0, 8);
+  const r = wrapped.slice(8);
+  const ecb = createDecipheriv('aes-128-ecb', kek, null).setAutoPadding(false);
+  const block = new Uint8Array(16);
+  for (let j = 5; j >= 0; j--) {
+    for (let i = n; i >= 1; i--) {
+      xorCounter(a, n * j + i);
+      block.set(a, 0);
+      block.set(r.subarray((i - 1) * 8, i * 8), 8);
+      const b = ecb.update(block);
+      a.set(b.subarray(0, 8));
+      r.set(b.subarray(8, 16), (i - 1) * 8);
+      b.fill(0);
+    }
+  }
+  block.fill(0);
+  if (!timingSafeEqual(a, iv)) {
+    r.fill(0);
+    return undefined;
+  }
+  return r;
+}
+
+function checkKw(kek: Uint8Array, iv: Uint8Array, len: number, min: number): void {
+  if (kek.length !== AES128_KEY || iv.length !== 8) throw malformed('AES-KW needs a 16-byte KEK and an 8-byte IV');
+  if (len < min || len % 8 !== 0) throw malformed(`AES-KW input is ${len} bytes: needs >= ${min} in 8-byte steps`);
+}
+
+/** A ^= t, t as a 64-bit big-endian integer (RFC 3394: t < 2^32 here). */
+function xorCounter(a: Uint8Array, t: number): void {
+  const dv = new DataView(a.buffer, a.byteOffset, 8);
+  dv.setUint32(4, dv.getUint32(4) ^ t);
+}
+
+/** §4.2.3: the AES-KW IV is the 64-bit salt S, the first 8 bytes of the §4.1.4 salt_key. */
+function kwIv(saltKey: Uint8Array): Uint8Array {
+  if (saltKey.length < 8) throw malformed(`AES-KW salt is ${saltKey.length} bytes, needs 8`);
+  return saltKey.subarray(0, 8);
+}
+
 function checkKey(alg: number, encrKey: Uint8Array): void {
   if (alg !== EncrAlg.NULL && encrKey.length !== AES128_KEY) {
     throw malformed(`encr_key is ${encrKey.length} bytes, expected 16`);
@@ -73,8 +151,9 @@ function unsupported(alg: number): MikeyError {
 }
 
 /**
- * Encrypt the Key data sub-payloads for the KEMAC.  `saltKey`, `csbId` and
- * `tBytes` are used by AES-CM-128 only (pass the §4.1.4 salt anyway).
+ * Encrypt the Key data sub-payloads for the KEMAC.  `saltKey` is the
+ * §4.1.4 salt_key (AES-CM IV, AES-KW IV = its first 8 bytes); `csbId` and
+ * `tBytes` are used by AES-CM-128 only.
  * AES-KW-128 needs a plaintext of at least 16 bytes in 8-byte steps.
  */
 export function kemacEncrypt(
@@ -98,7 +177,7 @@ export function kemacEncrypt(
       if (plaintext.length < 16 || plaintext.length % 8 !== 0) {
         throw malformed(`AES-KW-128 plaintext is ${plaintext.length} bytes: needs >= 16 in 8-byte steps`);
       }
-      out = aeskw(encrKey).encrypt(plaintext);
+      out = aesKeyWrap(encrKey, kwIv(saltKey), plaintext);
       break;
     default:
       throw unsupported(alg);
@@ -130,10 +209,10 @@ export function kemacDecrypt(
       if (ciphertext.length < 24 || ciphertext.length % 8 !== 0) {
         throw malformed(`AES-KW-128 ciphertext is ${ciphertext.length} bytes: needs >= 24 in 8-byte steps`);
       }
-      try {
-        return aeskw(encrKey).decrypt(ciphertext);
-      } catch {
-        throw new MikeyError(ErrNo.AUTH_FAILURE, 'AES-KW-128 integrity check failed');
+      {
+        const plain = aesKeyUnwrap(encrKey, kwIv(saltKey), ciphertext);
+        if (!plain) throw new MikeyError(ErrNo.AUTH_FAILURE, 'AES-KW-128 integrity check failed');
+        return plain;
       }
     default:
       throw unsupported(alg);

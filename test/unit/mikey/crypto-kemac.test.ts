@@ -1,6 +1,6 @@
 import { describe, it, expect } from 'vitest';
 import { randomBytes } from 'node:crypto';
-import { EncrAlg, aesCmIv, kemacEncrypt, kemacDecrypt } from '../../../src/mikey/kemac-crypto.js';
+import { EncrAlg, aesCmIv, aesKeyUnwrap, aesKeyWrap, kemacEncrypt, kemacDecrypt } from '../../../src/mikey/kemac-crypto.js';
 import { MacAlg, macCompute, macVerify, macLength, constantTimeEqual } from '../../../src/mikey/mac.js';
 import { deriveKemacKeys } from '../../../src/mikey/keys.js';
 import { MikeyError, ErrNo } from '../../../src/mikey/errors.js';
@@ -55,12 +55,25 @@ describe('AES-CM-128 KEMAC encryption (RFC 3830 §4.2.3)', () => {
 });
 
 describe('AES-KW-128 and NULL', () => {
-  it('wraps the RFC 3394 §4.1 vector and unwraps it', () => {
+  it('wraps the RFC 3394 §4.1 vector (default IV A6A6A6A6A6A6A6A6) and unwraps it', () => {
     const kek = h('000102030405060708090A0B0C0D0E0F');
     const data = h('00112233445566778899AABBCCDDEEFF');
-    const ct = kemacEncrypt(EncrAlg.AES_KW_128, kek, new Uint8Array(14), 0, new Uint8Array(8), data);
+    const iv = h('A6A6A6A6A6A6A6A6');
+    const ct = aesKeyWrap(kek, iv, data);
     expect(hex(ct)).toBe('1fa68b0a8112b447aef34bd8fb5a7b829d3e862371d2cfe5');
-    expect(hex(kemacDecrypt(EncrAlg.AES_KW_128, kek, new Uint8Array(14), 0, new Uint8Array(8), ct))).toBe(hex(data));
+    expect(hex(aesKeyUnwrap(kek, iv, ct)!)).toBe(hex(data));
+    expect(aesKeyUnwrap(kek, new Uint8Array(8), ct)).toBeUndefined();
+  });
+
+  it('RFC 3830 §4.2.3: the KEMAC key wrap IV is the 64-bit salt S (first 8 bytes of the §4.1.4 salt_key)', () => {
+    const kek = h('000102030405060708090A0B0C0D0E0F');
+    const data = h('00112233445566778899AABBCCDDEEFF');
+    const salt = h('0102030405060708090a0b0c0d0e');
+    const ct = kemacEncrypt(EncrAlg.AES_KW_128, kek, salt, 0, new Uint8Array(8), data);
+    expect(hex(ct)).toBe(hex(aesKeyWrap(kek, salt.subarray(0, 8), data)));
+    expect(hex(ct)).not.toBe('1fa68b0a8112b447aef34bd8fb5a7b829d3e862371d2cfe5');
+    expect(hex(kemacDecrypt(EncrAlg.AES_KW_128, kek, salt, 0, new Uint8Array(8), ct))).toBe(hex(data));
+    expect(errNoOf(() => kemacDecrypt(EncrAlg.AES_KW_128, kek, new Uint8Array(14), 0, new Uint8Array(8), ct))).toBe(ErrNo.AUTH_FAILURE);
   });
 
   it('a one-bit flip in AES-KW ciphertext fails with AUTH_FAILURE', () => {
