@@ -2,11 +2,17 @@
  * `sipsec <command>`: the user-level command line.
  *
  *   sipsec mikey decode|offer|answer|verify ...   MIKEY messages (see `sipsec mikey`)
+ *   sipsec ua --config F register|call|answer ... the reference SIP UA (see docs/SIP.md)
+ *   sipsec status|peers|calls|sas|rekey|flush ... ask the daemon (see src/cli/admin.ts)
  */
+import { ADMIN_COMMANDS, runAdmin } from './admin.js';
 import { runMikey } from './mikey.js';
+import { runUa } from './ua.js';
 
 const COMMANDS: Record<string, (argv: string[]) => Promise<number>> = {
   mikey: (argv) => runMikey(argv),
+  ua: (argv) => runUa(argv),
+  ...Object.fromEntries(ADMIN_COMMANDS.map((c) => [c, (argv: string[]) => runAdmin(c, argv)])),
 };
 
 async function main(argv: string[]): Promise<number> {

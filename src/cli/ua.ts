@@ -1,0 +1,135 @@
+/**
+ * `sipsec ua`: the reference SIP user agent (docs/SIP.md).
+ *
+ *   sipsec ua --config F register
+ *   sipsec ua --config F call URI [--duration S] [--rekey-after S]
+ *   sipsec ua --config F answer [--count N] [--timeout S]
+ *   sipsec ua rekey --pid P         ask a running UA to re-INVITE all its calls (SIGUSR1)
+ *
+ * Events are JSON lines on stdout: {"t": <epoch ms, µs precision>, "event": ..., "callId": ...}.
+ * Exit 0 when every call was set up (and, for call, hung up) as asked.
+ */
+import { parseArgs } from 'node:util';
+import { SipsecClient } from '../client/client.js';
+import { UserAgent, type CallOutcome, type Keying, type UaEvent } from '../sip/ua/agent.js';
+import { realClock } from '../sip/ua/clock.js';
+import { loadUaConfig, UaConfigError } from '../sip/ua/config.js';
+import { udpMedia } from '../sip/ua/media.js';
+import { TransactionLayer } from '../sip/ua/transaction.js';
+import { NodeTransport } from '../sip/ua/transport.js';
+
+const USAGE = 'usage: sipsec ua --config F register | call URI [--duration S] [--rekey-after S] | answer [--count N] [--timeout S] | rekey --pid P\n';
+
+const now = (): number => Math.round((performance.timeOrigin + performance.now()) * 1000) / 1000;
+
+/** Without IPsec the UA never asks sipsecd for anything. */
+const noKeying: Keying = {
+  offer: () => Promise.reject(new Error('ipsec is off')),
+  answer: () => Promise.reject(new Error('ipsec is off')),
+  confirm: () => Promise.reject(new Error('ipsec is off')),
+  release: async () => ({ released: false }),
+};
+
+const sleep = (s: number): Promise<void> => new Promise((r) => setTimeout(r, s * 1000));
+
+export async function runUa(argv: string[]): Promise<number> {
+  let values;
+  let positionals: string[];
+  try {
+    ({ values, positionals } = parseArgs({
+      args: argv,
+      allowPositionals: true,
+      options: {
+        config: { type: 'string' },
+        duration: { type: 'string', default: '3' },
+        'rekey-after': { type: 'string' },
+        count: { type: 'string', default: '1' },
+        timeout: { type: 'string', default: '60' },
+        pid: { type: 'string' },
+      },
+    }));
+  } catch (e) {
+    process.stderr.write(`sipsec ua: ${(e as Error).message}\n${USAGE}`);
+    return 2;
+  }
+  const [cmd, target] = positionals;
+  if (cmd === 'rekey') {
+    if (!values.pid) return usage();
+    process.kill(Number(values.pid), 'SIGUSR1');
+    return 0;
+  }
+  if (!values.config || !['register', 'call', 'answer'].includes(cmd ?? '') || (cmd === 'call' && !target)) return usage();
+  let cfg;
+  try {
+    cfg = loadUaConfig(values.config);
+  } catch (e) {
+    process.stderr.write(`sipsec ua: ${e instanceof UaConfigError ? e.message : (e as Error).message}\n`);
+    return 2;
+  }
+  const log = (e: UaEvent): void => {
+    process.stdout.write(`${JSON.stringify({ t: now(), ua: cfg.options.uri, ...e })}\n`);
+  };
+  const transport = await NodeTransport.listen(cfg.address, cfg.port);
+  transport.onError = (detail) => log({ event: 'transport-error', detail });
+  const layer = new TransactionLayer(transport, realClock);
+  let client: SipsecClient | undefined;
+  if (cfg.options.ipsec && cmd !== 'register') client = await SipsecClient.connect(cfg.socket);
+  const ua = new UserAgent(layer, cfg.options, client ?? noKeying, udpMedia(cfg.mediaRate), log);
+  const rekeyAll = (): void => {
+    for (const id of ua.activeCalls()) void ua.rekey(id);
+  };
+  process.on('SIGUSR1', rekeyAll);
+  if (client) {
+    await client.subscribe(['rekey-needed']);
+    client.on('event', (ev) => {
+      log({ event: 'sipsecd-event', name: ev.event, ...('callId' in ev.data ? { callId: ev.data.callId } : {}) });
+      if (ev.event === 'rekey-needed') void ua.rekey(ev.data.callId);
+    });
+  }
+  log({ event: 'ua-start', command: cmd, sip: `${transport.local.address}:${transport.local.port}` });
+  try {
+    if (cfg.register || cmd === 'register') {
+      const status = await ua.register();
+      if (status < 200 || status >= 300) return 1;
+      if (cmd === 'register') return 0;
+    }
+    if (cmd === 'call') {
+      const c = await ua.call(target!);
+      if (!(await c.established)) return (await c.done).ok ? 0 : 1;
+      if (values['rekey-after'] !== undefined) {
+        await sleep(Number(values['rekey-after']));
+        await ua.rekey(c.callId);
+      }
+      await sleep(Number(values.duration));
+      const outcome = (await ua.hangup(c.callId)) as CallOutcome;
+      return outcome.ok ? 0 : 1;
+    }
+    const count = Number(values.count);
+    const outcomes: CallOutcome[] = [];
+    await Promise.race([
+      new Promise<void>((resolve) => {
+        ua.onIncoming = (done) => {
+          void done.then((o) => {
+            outcomes.push(o);
+            if (outcomes.length >= count) resolve();
+          });
+        };
+      }),
+      sleep(Number(values.timeout)),
+    ]);
+    if (outcomes.length < count) log({ event: 'answer-timeout', calls: outcomes.length, wanted: count });
+    return outcomes.length >= count && outcomes.every((o) => o.ok) ? 0 : 1;
+  } finally {
+    if (cfg.register && cmd !== 'register') await ua.register(0).catch(() => 0);
+    // Let the last responses and ACK retransmissions out, then close.
+    await sleep(0.2);
+    await client?.close();
+    await transport.close();
+    log({ event: 'ua-exit' });
+  }
+}
+
+function usage(): number {
+  process.stderr.write(USAGE);
+  return 2;
+}

@@ -1,0 +1,681 @@
+/**
+ * The reference UA's call logic: REGISTER with digest authentication, calls
+ * carrying MIKEY next to the SDP (multipart/mixed, seed 003 §5.2), keyed
+ * through sipsecd (the `Keying` interface is SipsecClient's call half).
+ *
+ * Ordering beyond seed 003, so that no media packet is lost at call start:
+ *   callee: INVITE -> answer (SAs installed) -> 200 OK -> ACK -> media
+ *   caller: 200 OK -> confirm (SAs installed) -> ACK -> media
+ * An offer sipsecd refuses gets 488 + Warning + the MIKEY error message
+ * (application/mikey); a body the callee cannot read gets 415 + Accept,
+ * and the caller then retries in clear or gives up (`fallback`), always
+ * with an event.  BYE, CANCEL, timeouts and failures release the call in
+ * sipsecd (its linger keeps the SAs past the transaction timers).  A
+ * re-INVITE with a new MIKEY offer rekeys.  With forking only the first
+ * 2xx is keyed; any other 2xx is ACKed and hung up.
+ */
+import { digestAuthorization } from '../digest.js';
+import { SipBodyError, SipError } from '../errors.js';
+import { callId as callIdOf, cseq, fromHeader, toHeader, warnings } from '../fields.js';
+import type { Header } from '../headers.js';
+import type { SipRequest, SipResponse } from '../message.js';
+import { buildSipsecBody, extractSipsecParts } from '../multipart.js';
+import { buildAudioSdp, mediaFlows } from '../sdp.js';
+import { parseSipUri } from '../uri.js';
+import { type Timer } from './clock.js';
+import { buildResponse, header, newCallId, newTag } from './build.js';
+import { dialogNextHop, dialogRequest, inDialog, uacDialog, uasDialog, uriTarget, type Dialog } from './dialog.js';
+import type { Media, MediaFactory, MediaStats } from './media.js';
+import { ServerTransaction, TransactionLayer, type TransactionUser } from './transaction.js';
+import type { Target } from './transport.js';
+
+/** The sipsecd operations a UA needs (SipsecClient implements them). */
+export interface Keying {
+  offer(args: { callId: string; localUri: string; peerUri: string; localAddress?: string }): Promise<{ mikey: string }>;
+  answer(args: {
+    callId: string;
+    localUri: string;
+    peerUri: string;
+    mikey: string;
+    peerAddress: string;
+    localAddress: string;
+    sdp?: string;
+  }): Promise<{ mikey: string; sas: readonly unknown[] }>;
+  confirm(args: { callId: string; mikey: string; peerAddress: string; sdp?: string }): Promise<{ sas: readonly unknown[] }>;
+  release(callId: string): Promise<{ released: boolean }>;
+}
+
+export interface UaOptions {
+  /** Address of record, e.g. sip:alice@example.org. */
+  readonly uri: string;
+  /** Outbound proxy and registrar, e.g. { transport: 'udp', address: '10.0.0.3', port: 5060 }. */
+  readonly proxy?: Target;
+  readonly auth?: { readonly username: string; readonly password: string };
+  /** Offer and require MIKEY (default true). */
+  readonly ipsec: boolean;
+  /** When the peer cannot take MIKEY (415, or an offer without it): call in clear or refuse. */
+  readonly fallback: 'refuse' | 'clear';
+  /** false: act as a UA that reads only application/sdp (answers multipart with 415). */
+  readonly multipart: boolean;
+  /** Local media (RTP) port. */
+  readonly mediaPort: number;
+  readonly expires: number;
+  readonly userAgent?: string;
+}
+
+/** One JSON-lines event; the CLI adds the timestamp. */
+export type UaEvent = { readonly event: string; readonly callId?: string } & Record<string, unknown>;
+
+export interface CallOutcome {
+  readonly callId: string;
+  readonly ok: boolean;
+  readonly status?: number;
+  readonly media?: MediaStats;
+}
+
+interface Call {
+  readonly id: string;
+  readonly role: 'caller' | 'callee';
+  readonly peerUri: string;
+  ipsec: boolean;
+  /** sipsecd holds state for this call: release it at the end. */
+  keyed: boolean;
+  dialog?: Dialog;
+  invite?: SipRequest;
+  inviteTx?: ServerTransaction;
+  /** UAC: the ACK of the accepted 2xx, resent on its retransmissions. */
+  ack?: { data: Uint8Array; target: Target };
+  /** UAS: 2xx retransmission until the ACK (§13.3.1.4). */
+  okTimer?: Timer;
+  ended: boolean;
+  media?: Media;
+  peerMedia?: { address: string; port: number };
+  mediaStarted: boolean;
+  finish: (o: CallOutcome) => void;
+  done: Promise<CallOutcome>;
+}
+
+const ACCEPT = 'application/sdp, application/mikey, multipart/mixed';
+const ALLOW = 'INVITE, ACK, CANCEL, BYE, OPTIONS';
+
+const b64 = (bytes: Uint8Array): string => Buffer.from(bytes).toString('base64');
+const unb64 = (s: string): Uint8Array => Uint8Array.from(Buffer.from(s, 'base64'));
+const enc = (s: string): Uint8Array => Uint8Array.from(Buffer.from(s, 'utf8'));
+
+export class UserAgent implements TransactionUser {
+  readonly #calls = new Map<string, Call>();
+  readonly #user: string;
+  readonly #domain: string;
+  #cseq = 1;
+  /** Calls answered so far (UAS), for `answer --count`. */
+  readonly incoming: Promise<CallOutcome>[] = [];
+  onIncoming: (done: Promise<CallOutcome>) => void = () => {};
+
+  constructor(
+    private readonly layer: TransactionLayer,
+    private readonly opts: UaOptions,
+    private readonly keying: Keying,
+    private readonly media: MediaFactory,
+    private readonly log: (e: UaEvent) => void,
+  ) {
+    const u = parseSipUri(opts.uri);
+    this.#user = u.user ?? 'ua';
+    this.#domain = u.host;
+    layer.tu = this;
+  }
+
+  get #local(): { address: string; port: number } {
+    return this.layer.transport.local;
+  }
+
+  get #contact(): string {
+    const { address, port } = this.#local;
+    return `<sip:${this.#user}@${address.includes(':') ? `[${address}]` : address}:${port}>`;
+  }
+
+  #outbound(uri: string): Target {
+    const t = this.opts.proxy ?? uriTarget(uri);
+    if (t === undefined) throw new SipError(400, `no route to ${uri}: set a proxy`);
+    return t;
+  }
+
+  // --- REGISTER (RFC 3261 §10.2, digest §22.2) ------------------------------
+
+  /** Register our Contact at the registrar (the proxy); resolves with the final status. */
+  register(expires = this.opts.expires): Promise<number> {
+    const callId = newCallId(this.#local.address);
+    const tag = newTag();
+    const registrar = `sip:${this.#domain}`;
+    const send = (authz: Header[], attempt: number): Promise<number> =>
+      new Promise((resolve) => {
+        const req: SipRequest = {
+          kind: 'request',
+          method: 'REGISTER',
+          uri: registrar,
+          headers: [
+            { name: 'Max-Forwards', value: '70' },
+            { name: 'From', value: `<${this.opts.uri}>;tag=${tag}` },
+            { name: 'To', value: `<${this.opts.uri}>` },
+            { name: 'Call-ID', value: callId },
+            { name: 'CSeq', value: `${this.#cseq++} REGISTER` },
+            { name: 'Contact', value: this.#contact },
+            { name: 'Expires', value: String(expires) },
+            ...authz,
+          ],
+          body: new Uint8Array(),
+        };
+        this.log({ event: 'register-sent', expires, attempt });
+        this.layer.request(req, this.#outbound(registrar), {
+          onResponse: (res) => {
+            if (res.status < 200) return;
+            const retry = attempt === 0 ? this.#authFor(req, res) : undefined;
+            if (retry) {
+              resolve(send(retry, 1));
+              return;
+            }
+            this.log({ event: 'register-done', status: res.status });
+            resolve(res.status);
+          },
+          onTimeout: () => {
+            this.log({ event: 'register-done', status: 408 });
+            resolve(408);
+          },
+        });
+      });
+    return send([], 0);
+  }
+
+  /** Credentials for a 401/407 challenge, or undefined (§22.2, RFC 7616). */
+  #authFor(req: SipRequest, res: SipResponse): Header[] | undefined {
+    if ((res.status !== 401 && res.status !== 407) || this.opts.auth === undefined) return undefined;
+    const challenge = header(res, res.status === 401 ? 'WWW-Authenticate' : 'Proxy-Authenticate');
+    if (challenge === undefined) return undefined;
+    try {
+      const value = digestAuthorization(challenge, this.opts.auth, { method: req.method, uri: req.uri, body: req.body });
+      return [{ name: res.status === 401 ? 'Authorization' : 'Proxy-Authorization', value }];
+    } catch (e) {
+      this.log({ event: 'auth-failed', detail: (e as Error).message });
+      return undefined;
+    }
+  }
+
+  // --- calling (UAC) --------------------------------------------------------
+
+  /** Call `peerUri`; resolves when the call is established (or failed): `hangup` ends it. */
+  async call(peerUri: string): Promise<{ callId: string; established: Promise<boolean>; done: Promise<CallOutcome> }> {
+    const call = this.#newCall(newCallId(this.#local.address), 'caller', peerUri);
+    call.ipsec = this.opts.ipsec;
+    let established!: (ok: boolean) => void;
+    const est = new Promise<boolean>((r) => (established = r));
+    void call.done.then((o) => established(o.ok && call.mediaStarted));
+    await this.#sendInvite(call, newTag(), [], () => established(true));
+    return { callId: call.id, established: est, done: call.done };
+  }
+
+  async #sendInvite(call: Call, fromTag: string, authz: Header[], onEstablished: () => void): Promise<void> {
+    let body: { contentType: string; body: Uint8Array };
+    const sdp = this.#sdp();
+    if (call.ipsec) {
+      this.log({ event: 'offer-request', callId: call.id });
+      try {
+        const { mikey } = await this.keying.offer({ callId: call.id, localUri: this.opts.uri, peerUri: call.peerUri, localAddress: this.#local.address });
+        call.keyed = true;
+        this.log({ event: 'offer-made', callId: call.id, mikeyBytes: unb64(mikey).length });
+        body = buildSipsecBody({ mikey: unb64(mikey), sdp });
+      } catch (e) {
+        this.log({ event: 'call-failed', callId: call.id, reason: 'offer', detail: (e as Error).message });
+        await this.#end(call, { callId: call.id, ok: false });
+        return;
+      }
+    } else {
+      body = { contentType: 'application/sdp', body: enc(sdp) };
+    }
+    const invite: SipRequest = {
+      kind: 'request',
+      method: 'INVITE',
+      uri: call.peerUri,
+      headers: [
+        { name: 'Max-Forwards', value: '70' },
+        { name: 'From', value: `<${this.opts.uri}>;tag=${fromTag}` },
+        { name: 'To', value: `<${call.peerUri}>` },
+        { name: 'Call-ID', value: call.id },
+        { name: 'CSeq', value: `${this.#cseq++} INVITE` },
+        { name: 'Contact', value: this.#contact },
+        { name: 'Allow', value: ALLOW },
+        { name: 'Accept', value: ACCEPT },
+        { name: 'User-Agent', value: this.opts.userAgent ?? 'sipsec-ua' },
+        { name: 'Content-Type', value: body.contentType },
+        ...authz,
+      ],
+      body: body.body,
+    };
+    call.invite = invite;
+    let authTried = authz.length > 0;
+    const tx = this.layer.request(invite, this.#outbound(call.peerUri), {
+      onResponse: (res) => {
+        if (res.status < 200) {
+          this.log({ event: 'provisional', callId: call.id, status: res.status });
+          return;
+        }
+        if (res.status < 300) {
+          void this.#onInvite2xx(call, tx.request, res, onEstablished);
+          return;
+        }
+        if (!authTried) {
+          const retry = this.#authFor(invite, res);
+          if (retry) {
+            authTried = true;
+            void this.#sendInvite(call, fromTag, retry, onEstablished);
+            return;
+          }
+        }
+        void this.#onInviteFailure(call, fromTag, res, onEstablished);
+      },
+      onTimeout: () => {
+        this.log({ event: 'call-failed', callId: call.id, status: 408, reason: 'timeout' });
+        void this.#end(call, { callId: call.id, ok: false, status: 408 });
+      },
+    });
+    this.log({ event: 'invite-sent', callId: call.id, bytes: tx.size, transport: tx.target.transport, mikey: call.ipsec });
+  }
+
+  async #onInviteFailure(call: Call, fromTag: string, res: SipResponse, onEstablished: () => void): Promise<void> {
+    const warning = safe(() => warnings(res).map((w) => `${w.code} ${w.agent} "${w.text}"`).join(', ')) ?? '';
+    this.log({ event: 'invite-rejected', callId: call.id, status: res.status, warning, mikeyError: /mikey/i.test(header(res, 'Content-Type') ?? '') });
+    if (res.status === 415 && call.ipsec) {
+      await this.#release(call);
+      if (this.opts.fallback === 'clear') {
+        this.log({ event: 'fallback', callId: call.id, to: 'clear', reason: 'peer cannot read multipart/MIKEY (415)' });
+        call.ipsec = false;
+        await this.#sendInvite(call, fromTag, [], onEstablished);
+        return;
+      }
+      this.log({ event: 'fallback', callId: call.id, to: 'refuse', reason: 'peer cannot read multipart/MIKEY (415)' });
+    }
+    await this.#end(call, { callId: call.id, ok: false, status: res.status });
+  }
+
+  async #onInvite2xx(call: Call, invite: SipRequest, res: SipResponse, onEstablished: () => void): Promise<void> {
+    const tag = safe(() => toHeader(res).tag);
+    if (call.dialog !== undefined) {
+      if (tag === call.dialog.remoteTag) {
+        if (call.ack) this.layer.send(call.ack.target, call.ack.data); // 2xx retransmission: same ACK
+        return;
+      }
+      // Another fork answered too (§13.2.2.4): ACK it and hang it up, unkeyed.
+      const other = uacDialog(invite, res);
+      this.log({ event: 'fork-extra-2xx', callId: call.id, remoteTag: tag ?? null });
+      this.#sendAck(other);
+      const bye = dialogRequest(other, 'BYE', [], new Uint8Array());
+      this.layer.request(bye, dialogNextHop(bye) ?? this.#outbound(bye.uri), { onResponse: () => {}, onTimeout: () => {} });
+      return;
+    }
+    const dialog = uacDialog(invite, res);
+    call.dialog = dialog;
+    this.log({ event: '2xx-received', callId: call.id, status: res.status, bytes: res.body.length });
+    if (call.ended) {
+      this.#sendAck(dialog);
+      await this.#bye(call);
+      return;
+    }
+    try {
+      const parts = res.body.length === 0 ? {} : extractSipsecParts(header(res, 'Content-Type') ?? 'application/octet-stream', res.body);
+      if (parts.sdp === undefined) throw new SipError(488, '2xx without SDP');
+      const flow = mediaFlows(parts.sdp)[0];
+      if (flow === undefined) throw new SipError(488, 'answer SDP has no media');
+      call.peerMedia = { address: flow.address, port: flow.port };
+      if (call.ipsec) {
+        if (parts.mikey === undefined) {
+          if (this.opts.fallback !== 'clear') throw new SipError(488, '2xx without MIKEY and fallback is refuse');
+          this.log({ event: 'fallback', callId: call.id, to: 'clear', reason: '2xx without MIKEY' });
+          await this.#release(call);
+        } else {
+          this.log({ event: 'confirm-request', callId: call.id });
+          const { sas } = await this.keying.confirm({ callId: call.id, mikey: b64(parts.mikey), peerAddress: flow.address, sdp: parts.sdp });
+          this.log({ event: 'sas-installed', callId: call.id, role: 'caller', sas: sas.length });
+        }
+      }
+    } catch (e) {
+      this.log({ event: 'call-failed', callId: call.id, reason: 'answer', detail: (e as Error).message });
+      this.#sendAck(dialog);
+      await this.#bye(call);
+      return;
+    }
+    this.#sendAck(dialog);
+    this.log({ event: 'ack-sent', callId: call.id });
+    await this.#startMedia(call);
+    onEstablished();
+  }
+
+  #sendAck(d: Dialog): void {
+    const ack = dialogRequest(d, 'ACK', [], new Uint8Array(), d.localSeq);
+    const sent = this.layer.sendStateless(ack, dialogNextHop(ack) ?? this.#outbound(ack.uri));
+    const call = this.#calls.get(d.callId);
+    if (call?.dialog === d) call.ack = sent;
+  }
+
+  /** Send a re-INVITE with a fresh MIKEY offer (on 'rekey-needed' or on request). */
+  async rekey(callId: string): Promise<boolean> {
+    const call = this.#calls.get(callId);
+    if (call === undefined || call.dialog === undefined || call.ended || !call.ipsec) return false;
+    const dialog = call.dialog;
+    this.log({ event: 'rekey-start', callId });
+    let offer: string;
+    try {
+      offer = (await this.keying.offer({ callId, localUri: this.opts.uri, peerUri: call.peerUri, localAddress: this.#local.address })).mikey;
+    } catch (e) {
+      this.log({ event: 'rekey-failed', callId, detail: (e as Error).message });
+      return false;
+    }
+    const body = buildSipsecBody({ mikey: unb64(offer), sdp: this.#sdp() });
+    const req = dialogRequest(dialog, 'INVITE', [
+      { name: 'Contact', value: this.#contact },
+      { name: 'Content-Type', value: body.contentType },
+    ], body.body);
+    return new Promise((resolve) => {
+      this.layer.request(req, dialogNextHop(req) ?? this.#outbound(req.uri), {
+        onResponse: (res) => {
+          if (res.status < 200) return;
+          if (res.status >= 300) {
+            this.log({ event: 'rekey-failed', callId, status: res.status });
+            resolve(false);
+            return;
+          }
+          void (async () => {
+            try {
+              const parts = extractSipsecParts(header(res, 'Content-Type') ?? '', res.body);
+              if (parts.mikey === undefined) throw new SipError(488, 're-INVITE 2xx without MIKEY');
+              const { sas } = await this.keying.confirm({ callId, mikey: b64(parts.mikey), peerAddress: call.peerMedia?.address ?? '', sdp: parts.sdp });
+              this.#sendAck(dialog);
+              this.log({ event: 'rekey-done', callId, sas: sas.length });
+              resolve(true);
+            } catch (e) {
+              this.#sendAck(dialog);
+              this.log({ event: 'rekey-failed', callId, detail: (e as Error).message });
+              resolve(false);
+            }
+          })();
+        },
+        onTimeout: () => {
+          this.log({ event: 'rekey-failed', callId, status: 408 });
+          resolve(false);
+        },
+      });
+    });
+  }
+
+  /** End a call: BYE when established, CANCEL-like local end otherwise. */
+  async hangup(callId: string): Promise<CallOutcome | undefined> {
+    const call = this.#calls.get(callId);
+    if (call === undefined) return undefined;
+    if (call.dialog && !call.ended) await this.#bye(call);
+    return call.done;
+  }
+
+  async #bye(call: Call): Promise<void> {
+    const d = call.dialog;
+    if (d === undefined) return;
+    const stats = this.#stopMedia(call);
+    const bye = dialogRequest(d, 'BYE', [], new Uint8Array());
+    this.log({ event: 'bye-sent', callId: call.id });
+    const status = await new Promise<number>((resolve) => {
+      this.layer.request(bye, dialogNextHop(bye) ?? this.#outbound(bye.uri), {
+        onResponse: (res) => res.status >= 200 && resolve(res.status),
+        onTimeout: () => resolve(408),
+      });
+    });
+    this.log({ event: 'bye-done', callId: call.id, status });
+    await this.#end(call, { callId: call.id, ok: call.mediaStarted, status, ...(stats ? { media: stats } : {}) });
+  }
+
+  // --- answering (UAS) ------------------------------------------------------
+
+  onRequest(req: SipRequest, tx: ServerTransaction): void {
+    const id = safe(() => callIdOf(req));
+    const call = id === undefined ? undefined : this.#calls.get(id);
+    const respond = (status: number, extra: Header[] = []): void => tx.respond(buildResponse(req, status, { toTag: newTag(), headers: extra }));
+    switch (req.method) {
+      case 'INVITE':
+        if (call?.dialog && inDialog(call.dialog, req)) void this.#onReInvite(call, req, tx);
+        else if (call === undefined && safe(() => toHeader(req).tag) === null) void this.#onInvite(req, tx);
+        else respond(481);
+        return;
+      case 'BYE':
+        if (call?.dialog && inDialog(call.dialog, req)) {
+          respond(200);
+          void this.#onBye(call);
+        } else respond(481);
+        return;
+      case 'CANCEL': {
+        const inviteTx = this.layer.inviteFor(req);
+        respond(inviteTx ? 200 : 481);
+        if (inviteTx && call && inviteTx.state === 'proceeding') {
+          call.okTimer?.cancel();
+          inviteTx.respond(buildResponse(inviteTx.request, 487, { toTag: call.dialog?.localTag ?? newTag() }));
+          this.log({ event: 'cancelled', callId: call.id });
+          void this.#end(call, { callId: call.id, ok: false, status: 487 });
+        }
+        return;
+      }
+      case 'OPTIONS':
+        respond(200, [{ name: 'Allow', value: ALLOW }, { name: 'Accept', value: ACCEPT }]);
+        return;
+      default:
+        respond(405, [{ name: 'Allow', value: ALLOW }]);
+    }
+  }
+
+  async #onInvite(req: SipRequest, tx: ServerTransaction): Promise<void> {
+    const peerUri = fromHeader(req).uri;
+    const call = this.#newCall(callIdOf(req), 'callee', peerUri);
+    call.inviteTx = tx;
+    call.invite = req;
+    this.incoming.push(call.done);
+    this.onIncoming(call.done);
+    const localTag = newTag();
+    const type = header(req, 'Content-Type') ?? 'application/sdp';
+    this.log({ event: 'invite-received', callId: call.id, from: peerUri, bytes: req.body.length, contentType: type.split(';')[0] });
+    const reject = async (status: number, extra: Header[], body?: Uint8Array): Promise<void> => {
+      tx.respond(buildResponse(req, status, { toTag: localTag, headers: extra, ...(body ? { body } : {}) }));
+      this.log({ event: 'invite-refused', callId: call.id, status });
+      await this.#end(call, { callId: call.id, ok: false, status });
+    };
+    let parts: { mikey?: Uint8Array; sdp?: string };
+    try {
+      if (!this.opts.multipart && !/^application\/sdp\b/i.test(type)) throw new SipBodyError(415, 'this UA reads application/sdp only');
+      parts = req.body.length === 0 ? {} : extractSipsecParts(type, req.body);
+    } catch (e) {
+      const status = e instanceof SipError ? e.status : 400;
+      const accept = this.opts.multipart ? ACCEPT : 'application/sdp';
+      await reject(status, status === 415 ? [{ name: 'Accept', value: accept }] : []);
+      return;
+    }
+    const flow = parts.sdp === undefined ? undefined : safe(() => mediaFlows(parts.sdp!)[0]);
+    if (flow === undefined) {
+      await reject(488, [{ name: 'Warning', value: `304 ${this.#local.address} "no usable media in SDP"` }]);
+      return;
+    }
+    call.peerMedia = { address: flow.address, port: flow.port };
+    const sdp = this.#sdp();
+    let body: { contentType: string; body: Uint8Array } = { contentType: 'application/sdp', body: enc(sdp) };
+    if (parts.mikey !== undefined && this.opts.ipsec) {
+      this.log({ event: 'answer-request', callId: call.id });
+      try {
+        call.keyed = true;
+        const ans = await this.keying.answer({
+          callId: call.id,
+          localUri: this.opts.uri,
+          peerUri,
+          mikey: b64(parts.mikey),
+          peerAddress: flow.address,
+          localAddress: this.#local.address,
+          sdp: parts.sdp,
+        });
+        this.log({ event: 'sas-installed', callId: call.id, role: 'callee', sas: ans.sas.length });
+        body = buildSipsecBody({ mikey: unb64(ans.mikey), sdp });
+      } catch (e) {
+        const extra = (e as { extra?: Record<string, unknown> }).extra ?? {};
+        const headers: Header[] = [{ name: 'Warning', value: typeof extra.warning === 'string' ? extra.warning : `399 ${this.#local.address} "MIKEY offer refused"` }];
+        const mikeyErr = typeof extra.mikey === 'string' ? unb64(extra.mikey) : undefined;
+        if (mikeyErr) headers.push({ name: 'Content-Type', value: 'application/mikey' });
+        this.log({ event: 'answer-refused', callId: call.id, detail: (e as Error).message });
+        await this.#release(call);
+        await reject(typeof extra.sipStatus === 'number' ? extra.sipStatus : 488, headers, mikeyErr);
+        return;
+      }
+    } else if (this.opts.ipsec && this.opts.fallback !== 'clear') {
+      await reject(488, [{ name: 'Warning', value: `399 ${this.#local.address} "IPsec (MIKEY) required"` }]);
+      return;
+    } else if (this.opts.ipsec) {
+      this.log({ event: 'fallback', callId: call.id, to: 'clear', reason: 'offer without MIKEY' });
+    }
+    if (call.ended) return; // CANCELled while sipsecd answered
+    call.dialog = uasDialog(req, localTag);
+    const ok = buildResponse(req, 200, {
+      toTag: localTag,
+      headers: [{ name: 'Contact', value: this.#contact }, { name: 'Content-Type', value: body.contentType }],
+      body: body.body,
+    });
+    tx.respond(ok);
+    this.log({ event: '200-sent', callId: call.id, bytes: body.body.length });
+    // §13.3.1.4: retransmit the 2xx (T1, 2*T1 ... T2) until the ACK; give up after 64*T1.
+    const { t1, t2 } = this.layer.timers;
+    const started = this.layer.clock.now();
+    let interval = t1;
+    const again = (): void => {
+      if (call.ended || call.mediaStarted) return;
+      if (this.layer.clock.now() - started >= 64 * t1) {
+        this.log({ event: 'call-failed', callId: call.id, reason: 'no ACK' });
+        void this.#bye(call);
+        return;
+      }
+      tx.respond(ok);
+      interval = Math.min(2 * interval, t2);
+      call.okTimer = this.layer.clock.after(interval, again);
+    };
+    call.okTimer = this.layer.clock.after(interval, again);
+  }
+
+  async #onReInvite(call: Call, req: SipRequest, tx: ServerTransaction): Promise<void> {
+    const d = call.dialog!;
+    d.remoteSeq = cseq(req).seq;
+    this.log({ event: 'reinvite-received', callId: call.id });
+    try {
+      const parts = extractSipsecParts(header(req, 'Content-Type') ?? '', req.body);
+      let body: { contentType: string; body: Uint8Array } = { contentType: 'application/sdp', body: enc(this.#sdp()) };
+      if (parts.mikey !== undefined) {
+        const ans = await this.keying.answer({
+          callId: call.id,
+          localUri: this.opts.uri,
+          peerUri: call.peerUri,
+          mikey: b64(parts.mikey),
+          peerAddress: call.peerMedia?.address ?? '',
+          localAddress: this.#local.address,
+          ...(parts.sdp ? { sdp: parts.sdp } : {}),
+        });
+        this.log({ event: 'rekey-done', callId: call.id, sas: ans.sas.length });
+        body = buildSipsecBody({ mikey: unb64(ans.mikey), sdp: this.#sdp() });
+      }
+      tx.respond(buildResponse(req, 200, { headers: [{ name: 'Contact', value: this.#contact }, { name: 'Content-Type', value: body.contentType }], body: body.body }));
+    } catch (e) {
+      const extra = (e as { extra?: Record<string, unknown> }).extra ?? {};
+      const warning = typeof extra.warning === 'string' ? extra.warning : `399 ${this.#local.address} "re-INVITE refused"`;
+      tx.respond(buildResponse(req, 488, { headers: [{ name: 'Warning', value: warning }] }));
+      this.log({ event: 'rekey-failed', callId: call.id, detail: (e as Error).message });
+    }
+  }
+
+  onAck(req: SipRequest): void {
+    const call = this.#calls.get(safe(() => callIdOf(req)) ?? '');
+    if (call === undefined || call.dialog === undefined || !inDialog(call.dialog, req) || call.role !== 'callee') return;
+    call.okTimer?.cancel();
+    if (call.mediaStarted) return;
+    this.log({ event: 'ack-received', callId: call.id });
+    void this.#startMedia(call);
+  }
+
+  onStrayResponse(res: SipResponse): void {
+    // A 2xx retransmission after Timer M: resend our ACK.
+    const call = this.#calls.get(safe(() => callIdOf(res)) ?? '');
+    if (call?.ack && res.status >= 200 && res.status < 300) this.layer.send(call.ack.target, call.ack.data);
+  }
+
+  async #onBye(call: Call): Promise<void> {
+    this.log({ event: 'bye-received', callId: call.id });
+    call.okTimer?.cancel();
+    const stats = this.#stopMedia(call);
+    await this.#end(call, { callId: call.id, ok: call.mediaStarted, status: 200, ...(stats ? { media: stats } : {}) });
+  }
+
+  // --- shared ---------------------------------------------------------------
+
+  #newCall(id: string, role: 'caller' | 'callee', peerUri: string): Call {
+    let finish!: (o: CallOutcome) => void;
+    const done = new Promise<CallOutcome>((r) => (finish = r));
+    const call: Call = { id, role, peerUri, ipsec: this.opts.ipsec, keyed: false, ended: false, mediaStarted: false, finish, done };
+    this.#calls.set(id, call);
+    return call;
+  }
+
+  #sdp(): string {
+    const sessionId = String(Date.now());
+    return buildAudioSdp({ address: this.#local.address, port: this.opts.mediaPort, sessionId, username: this.#user });
+  }
+
+  async #startMedia(call: Call): Promise<void> {
+    if (call.mediaStarted || call.peerMedia === undefined || call.ended) return;
+    call.mediaStarted = true;
+    try {
+      call.media = await this.media({ address: this.#local.address, port: this.opts.mediaPort });
+      call.media.start(call.peerMedia);
+      this.log({ event: 'media-start', callId: call.id, to: `${call.peerMedia.address}:${call.peerMedia.port}`, encrypted: call.ipsec });
+    } catch (e) {
+      this.log({ event: 'media-failed', callId: call.id, detail: (e as Error).message });
+    }
+  }
+
+  #stopMedia(call: Call): MediaStats | undefined {
+    if (call.media === undefined) return undefined;
+    const stats = call.media.stop();
+    call.media.close();
+    call.media = undefined;
+    this.log({ event: 'media-stats', callId: call.id, ...stats });
+    return stats;
+  }
+
+  async #release(call: Call): Promise<void> {
+    if (!call.keyed) return;
+    call.keyed = false;
+    try {
+      const r = await this.keying.release(call.id);
+      this.log({ event: 'released', callId: call.id, released: r.released });
+    } catch (e) {
+      this.log({ event: 'release-failed', callId: call.id, detail: (e as Error).message });
+    }
+  }
+
+  async #end(call: Call, outcome: CallOutcome): Promise<void> {
+    if (call.ended) return;
+    call.ended = true;
+    call.okTimer?.cancel();
+    this.#stopMedia(call);
+    await this.#release(call);
+    this.log({ event: 'call-ended', callId: call.id, ok: outcome.ok, status: outcome.status ?? null });
+    call.finish(outcome);
+  }
+
+  /** Call-IDs of calls still up (for rekey on 'rekey-needed'). */
+  activeCalls(): string[] {
+    return [...this.#calls.values()].filter((c) => !c.ended && c.dialog).map((c) => c.id);
+  }
+}
+
+function safe<T>(f: () => T): T | undefined {
+  try {
+    return f();
+  } catch {
+    return undefined;
+  }
+}
+
+
