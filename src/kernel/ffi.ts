@@ -33,6 +33,9 @@ export const AF_NETLINK = 16;
 export const SOCK_RAW = 3;
 export const SOCK_CLOEXEC = 0o2000000;
 export const NETLINK_XFRM = 6;
+/** PF_KEY v2 (RFC 2367): socket(AF_KEY, SOCK_RAW, PF_KEY_V2). */
+export const AF_KEY = 15;
+export const PF_KEY_V2 = 2;
 export const SOL_SOCKET = 1;
 export const SOL_NETLINK = 270;
 export const SO_RCVBUF = 8;

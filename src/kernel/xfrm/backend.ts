@@ -38,7 +38,7 @@ export interface XfrmBackendOptions {
   netns?: string;
 }
 
-class EventQueue implements AsyncIterableIterator<KernelEvent> {
+export class EventQueue implements AsyncIterableIterator<KernelEvent> {
   private readonly items: KernelEvent[] = [];
   private waiter: ((r: IteratorResult<KernelEvent>) => void) | undefined;
   private done = false;

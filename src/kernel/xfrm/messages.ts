@@ -83,20 +83,20 @@ const MODES: Record<IpsecMode, number> = { transport: XFRM_MODE.TRANSPORT, tunne
 const modeName = (m: number): IpsecMode => (m === XFRM_MODE.TUNNEL ? 'tunnel' : 'transport');
 const DIRS: Record<PolicyDir, number> = { in: XFRM_POLICY_DIR.IN, out: XFRM_POLICY_DIR.OUT, fwd: XFRM_POLICY_DIR.FWD };
 const dirName = (d: number): PolicyDir => (d === XFRM_POLICY_DIR.OUT ? 'out' : d === XFRM_POLICY_DIR.FWD ? 'fwd' : 'in');
-const PROTOS: Record<string, number> = { any: 0, icmp: 1, tcp: 6, udp: 17, icmpv6: 58 };
+export const PROTOS: Record<string, number> = { any: 0, icmp: 1, tcp: 6, udp: 17, icmpv6: 58 };
 
-function u32(v: number, field: string): number {
+export function u32(v: number, field: string): number {
   if (!Number.isInteger(v) || v < 0 || v > 0xffffffff) throw new KernelValidationError(field, `${v} is not a 32-bit unsigned integer`);
   return v;
 }
 
-function port(v: number | undefined, field: string): number {
+export function port(v: number | undefined, field: string): number {
   if (v === undefined) return 0;
   if (!Number.isInteger(v) || v < 1 || v > 65535) throw new KernelValidationError(field, `${v} is not a port number`);
   return v;
 }
 
-function upperProto(p: UpperProto | undefined): number {
+export function upperProto(p: UpperProto | undefined): number {
   if (p === undefined) return 0;
   if (typeof p === 'number') {
     if (!Number.isInteger(p) || p < 0 || p > 255) throw new KernelValidationError('selector.proto', `${p} is not an IP protocol number`);
@@ -107,19 +107,19 @@ function upperProto(p: UpperProto | undefined): number {
   return n;
 }
 
-function checkSpi(spi: number, field = 'spi'): number {
+export function checkSpi(spi: number, field = 'spi'): number {
   u32(spi, field);
   if (spi < 256) throw new KernelValidationError(field, `SPI ${spi} is reserved (must be >= 256)`);
   return spi;
 }
 
-function checkOwnedReqid(reqid: number, field = 'reqid'): number {
+export function checkOwnedReqid(reqid: number, field = 'reqid'): number {
   u32(reqid, field);
   if (!isOwnedReqid(reqid)) throw new KernelValidationError(field, `reqid 0x${reqid.toString(16)} is outside sipsec's owned range 0x5e000000-0x5effffff`);
   return reqid;
 }
 
-function pair(src: string, dst: string, field: string): { src: ReturnType<typeof parseAddress>; dst: ReturnType<typeof parseAddress> } {
+export function pair(src: string, dst: string, field: string): { src: ReturnType<typeof parseAddress>; dst: ReturnType<typeof parseAddress> } {
   const s = parseAddress(src, `${field}.src`);
   const d = parseAddress(dst, `${field}.dst`);
   if (s.family !== d.family) throw new KernelValidationError(field, `address family mismatch: ${src} vs ${dst}`);

@@ -1,0 +1,188 @@
+/**
+ * KernelIpsec over PF_KEY v2 (RFC 2367, Linux af_key).  `openPfkeyBackend({ netns })`
+ * opens the request socket (and, on the first `events()` call, a registered
+ * event socket) inside the given network namespace.  Selected by
+ * `kernel.backend: pfkey`; XFRM stays the default because PF_KEY cannot do
+ * AES-GCM or RFC 4868 hmac(sha256), marks, SPI-pinned templates or replay
+ * windows above 32, tags ownership in a 1024-reqid sub-range, and broadcasts
+ * every SA with its keys to every PF_KEY socket on the host (see ./messages.ts).
+ */
+import { KernelError } from '../errors.js';
+import type {
+  AllocSpiRequest,
+  KernelEvent,
+  KernelIpsec,
+  PolicyDir,
+  PolicyInfo,
+  PolicySpec,
+  SaId,
+  SaInfo,
+  SaSpec,
+  Selector,
+  XfrmMark,
+} from '../types.js';
+import { EventQueue } from '../xfrm/backend.js';
+import {
+  decodeAcquire,
+  decodeExpire,
+  decodePolicyMessage,
+  decodeSaMessage,
+  decodeSpi,
+  encodeAddSa,
+  encodeBare,
+  encodeGetSpi,
+  encodeSaId,
+  encodeSpdAdd,
+  encodeSpdById,
+  encodeSpdDelete,
+} from './messages.js';
+import { PfkeyEventSocket, PfkeyRequestSocket } from './socket.js';
+import { SADB } from './structs.js';
+
+export interface PfkeyBackendOptions {
+  /** Network namespace name (/run/netns/<name>) or path; default: the caller's. */
+  netns?: string;
+}
+
+export class PfkeyBackend implements KernelIpsec {
+  private readonly req: PfkeyRequestSocket;
+  private evSock: PfkeyEventSocket | undefined;
+  private readonly queues = new Set<EventQueue>();
+
+  constructor(private readonly opts: PfkeyBackendOptions = {}) {
+    this.req = new PfkeyRequestSocket(opts.netns);
+  }
+
+  async allocSpi(r: AllocSpiRequest): Promise<number> {
+    let spi = 0;
+    this.req.request('SADB_GETSPI', (h) => encodeGetSpi(r, h), (m) => (spi = decodeSpi(m)));
+    if (!spi) throw new KernelError(71, 'SADB_GETSPI', 'no SA in the reply');
+    return spi;
+  }
+
+  async addSa(spec: SaSpec): Promise<void> {
+    this.req.request('SADB_ADD', (h) => encodeAddSa(spec, h));
+  }
+
+  async updateSa(spec: SaSpec): Promise<void> {
+    try {
+      this.req.request('SADB_UPDATE', (h) => encodeAddSa(spec, h, true));
+    } catch (e) {
+      // The GETSPI placeholder expired (xfrm_acq_expires): install afresh.
+      if (e instanceof KernelError && e.code === 'ESRCH') return this.addSa(spec);
+      throw e;
+    }
+  }
+
+  async deleteSa(id: SaId): Promise<void> {
+    this.req.request('SADB_DELETE', (h) => encodeSaId(SADB.DELETE, id, h));
+  }
+
+  async getSa(id: SaId, opts: { withKeys?: boolean } = {}): Promise<SaInfo> {
+    let out: SaInfo | undefined;
+    this.req.request('SADB_GET', (h) => encodeSaId(SADB.GET, id, h), (m) => (out = decodeSaMessage(m, opts.withKeys === true)));
+    if (!out) throw new KernelError(3, 'SADB_GET', 'no SA in the reply');
+    return out;
+  }
+
+  async listSas(): Promise<SaInfo[]> {
+    const out: SaInfo[] = [];
+    this.req.dump('SADB_DUMP', SADB.DUMP, (h) => encodeBare(SADB.DUMP, h), (m) => out.push(decodeSaMessage(m, false)));
+    return out;
+  }
+
+  async addPolicy(spec: PolicySpec): Promise<void> {
+    this.req.request('SADB_X_SPDADD', (h) => encodeSpdAdd(spec, h));
+  }
+
+  async updatePolicy(spec: PolicySpec): Promise<void> {
+    this.req.request('SADB_X_SPDUPDATE', (h) => encodeSpdAdd(spec, h, true));
+  }
+
+  async deletePolicy(selector: Selector, dir: PolicyDir, mark?: XfrmMark): Promise<void> {
+    this.req.request('SADB_X_SPDDELETE', (h) => encodeSpdDelete(selector, dir, mark, h));
+  }
+
+  async listPolicies(): Promise<PolicyInfo[]> {
+    const out: PolicyInfo[] = [];
+    this.req.dump('SADB_X_SPDDUMP', SADB.X_SPDDUMP, (h) => encodeBare(SADB.X_SPDDUMP, h), (m) => out.push(decodePolicyMessage(m)));
+    return out;
+  }
+
+  async installPair(out: SaSpec, inb: SaSpec, opts: { inViaUpdate?: boolean } = {}): Promise<void> {
+    if (opts.inViaUpdate) await this.updateSa(inb);
+    else await this.addSa(inb);
+    try {
+      await this.addSa(out);
+    } catch (e) {
+      await this.deleteSa({ dst: inb.dst, spi: inb.spi, proto: inb.proto }).catch(() => undefined);
+      throw e;
+    }
+  }
+
+  /** Deletes our policies by index (SADB_X_SPDDELETE2) and our SAs; never SADB_FLUSH. */
+  async flushOwned(): Promise<{ sas: number; policies: number }> {
+    let policies = 0;
+    for (const p of await this.listPolicies()) {
+      if (!p.owned) continue;
+      this.req.request('SADB_X_SPDDELETE2', (h) => encodeSpdById(SADB.X_SPDDELETE2, p.index, h));
+      policies++;
+    }
+    let sas = 0;
+    for (const s of await this.listSas()) {
+      if (!s.owned) continue;
+      await this.deleteSa(s.id);
+      sas++;
+    }
+    return { sas, policies };
+  }
+
+  /** The owning reqid of an ACQUIRE comes from its policy (SADB_X_SPDGET by index). */
+  private completeAcquire(policyIndex: number, e: Extract<KernelEvent, { type: 'acquire' }>): KernelEvent {
+    try {
+      this.req.request('SADB_X_SPDGET', (h) => encodeSpdById(SADB.X_SPDGET, policyIndex, h), (m) => {
+        const p = decodePolicyMessage(m);
+        e.reqid = p.templates[0]?.reqid ?? 0;
+        e.owned = p.owned;
+      });
+    } catch {
+      // The policy went away meanwhile: report the acquire as not ours.
+    }
+    return e;
+  }
+
+  events(): AsyncIterableIterator<KernelEvent> {
+    if (!this.evSock) {
+      this.evSock = new PfkeyEventSocket(this.opts.netns, (h) => encodeBare(SADB.REGISTER, h));
+      this.evSock.start(
+        (m) => {
+          let e: KernelEvent;
+          if (m.type === SADB.EXPIRE) e = decodeExpire(m);
+          else {
+            const a = decodeAcquire(m);
+            e = this.completeAcquire(a.policyIndex, a.event);
+          }
+          for (const q of this.queues) q.push(e);
+        },
+        () => {
+          for (const q of this.queues) q.push({ type: 'resync' });
+        },
+      );
+    }
+    const q = new EventQueue((x) => this.queues.delete(x));
+    this.queues.add(q);
+    return q;
+  }
+
+  async close(): Promise<void> {
+    for (const q of this.queues) q.end();
+    this.queues.clear();
+    this.req.close();
+    await this.evSock?.close();
+    this.evSock = undefined;
+  }
+}
+
+export function openPfkeyBackend(opts: PfkeyBackendOptions = {}): PfkeyBackend {
+  return new PfkeyBackend(opts);
+}
