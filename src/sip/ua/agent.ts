@@ -437,7 +437,7 @@ export class UserAgent implements TransactionUser {
     switch (req.method) {
       case 'INVITE':
         if (call?.dialog && inDialog(call.dialog, req)) void this.#onReInvite(call, req, tx);
-        else if (call === undefined && safe(() => toHeader(req).tag) === null) void this.#onInvite(req, tx);
+        else if ((call === undefined || (call.ended && !call.dialog)) && safe(() => toHeader(req).tag) === null) void this.#onInvite(req, tx); // a retry after 415/401 reuses the Call-ID
         else respond(481);
         return;
       case 'BYE':

@@ -1,0 +1,208 @@
+// The UA's call logic between two in-memory UAs and a fake sipsecd: the
+// ordering (answer before 200 OK, confirm before ACK, media after ACK), 488
+// with Warning + MIKEY error body, 415 + fallback, BYE releasing, re-INVITE
+// rekeying, and the dialog layer (route set, in-dialog requests).
+import { describe, expect, it } from 'vitest';
+import { parseSipMessage, type SipMessage } from '../../../src/sip/message.js';
+import { UserAgent, type Keying, type UaEvent, type UaOptions } from '../../../src/sip/ua/agent.js';
+import { ManualClock } from '../../../src/sip/ua/clock.js';
+import { dialogRequest, uacDialog, uasDialog } from '../../../src/sip/ua/dialog.js';
+import type { Media, MediaFactory } from '../../../src/sip/ua/media.js';
+import { MediaCounter, rtpPacket } from '../../../src/sip/ua/media.js';
+import { TransactionLayer } from '../../../src/sip/ua/transaction.js';
+import { MemoryNetwork } from '../../../src/sip/ua/transport.js';
+import { header } from '../../../src/sip/ua/build.js';
+
+class FakeKeying implements Keying {
+  readonly ops: string[] = [];
+  reject: { sipStatus: number; warning: string; mikey: string } | undefined;
+  constructor(
+    private readonly name: string,
+    private readonly trace: string[],
+  ) {}
+  async offer(a: { callId: string }) {
+    this.trace.push(`${this.name}:offer`);
+    this.ops.push(`offer ${a.callId}`);
+    return { mikey: Buffer.from('offer-bytes').toString('base64') };
+  }
+  async answer(a: { mikey: string }) {
+    this.trace.push(`${this.name}:answer`);
+    if (this.reject) throw Object.assign(new Error('MIKEY: auth failure'), { code: 'mikey-rejected', extra: this.reject });
+    expect(Buffer.from(a.mikey, 'base64').toString()).toBe('offer-bytes');
+    return { mikey: Buffer.from('answer-bytes').toString('base64'), sas: [{}, {}] };
+  }
+  async confirm(a: { mikey: string }) {
+    this.trace.push(`${this.name}:confirm`);
+    expect(Buffer.from(a.mikey, 'base64').toString()).toBe('answer-bytes');
+    return { sas: [{}, {}] };
+  }
+  async release(callId: string) {
+    this.trace.push(`${this.name}:release`);
+    this.ops.push(`release ${callId}`);
+    return { released: true };
+  }
+}
+
+function fakeMedia(trace: string[], name: string): MediaFactory {
+  return async (): Promise<Media> => ({
+    start: () => void trace.push(`${name}:media`),
+    stop: () => ({ sent: 5, received: 5, firstSeq: 0, lostAtStart: 0, lostInside: 0 }),
+    close: () => {},
+  });
+}
+
+const base: UaOptions = { uri: 'sip:x@example.org', ipsec: true, fallback: 'refuse', multipart: true, mediaPort: 40000, expires: 300 };
+
+function pair(aOpts: Partial<UaOptions> = {}, bOpts: Partial<UaOptions> = {}) {
+  const net = new MemoryNetwork();
+  const clock = new ManualClock();
+  const trace: string[] = [];
+  const events: UaEvent[] = [];
+  const ka = new FakeKeying('alice', trace);
+  const kb = new FakeKeying('bob', trace);
+  const ta = net.attach('10.0.0.1', 5060);
+  const tb = net.attach('10.0.0.2', 5060);
+  // Record what goes on the wire, in order with the keying calls.
+  const deliver = net.deliver.bind(net);
+  net.deliver = (from, to, data) => {
+    const m = parseSipMessage(data);
+    trace.push(`wire:${m.kind === 'request' ? m.method : m.status}`);
+    deliver(from, to, data);
+  };
+  const log = (who: string) => (e: UaEvent) => events.push({ ...e, who });
+  const alice = new UserAgent(new TransactionLayer(ta, clock), { ...base, uri: 'sip:alice@example.org', ...aOpts }, ka, fakeMedia(trace, 'alice'), log('alice'));
+  const bob = new UserAgent(new TransactionLayer(tb, clock), { ...base, uri: 'sip:bob@example.org', ...bOpts }, kb, fakeMedia(trace, 'bob'), log('bob'));
+  const settle = async () => {
+    for (let i = 0; i < 30; i++) await new Promise((r) => setImmediate(r));
+  };
+  const wire = () => net.sent.map((s) => parseSipMessage(s.data));
+  return { net, clock, trace, events, ka, kb, alice, bob, settle, wire };
+}
+
+const named = (msgs: SipMessage[], what: string) => msgs.filter((m) => (m.kind === 'request' ? m.method : String(m.status)) === what);
+
+describe('UA call flow', () => {
+  it('keys the callee before 200 OK and the caller before ACK; media only after ACK; BYE releases both', async () => {
+    const p = pair();
+    const c = await p.alice.call('sip:bob@10.0.0.2');
+    await p.settle();
+    expect(await c.established).toBe(true);
+    const t = p.trace.filter((x) => !x.startsWith('wire:1'));
+    expect(t.indexOf('bob:answer')).toBeLessThan(t.indexOf('wire:200'));
+    expect(t.indexOf('wire:200')).toBeLessThan(t.indexOf('alice:confirm'));
+    expect(t.indexOf('alice:confirm')).toBeLessThan(t.indexOf('wire:ACK'));
+    expect(t.indexOf('wire:ACK')).toBeLessThan(t.indexOf('alice:media'));
+    expect(t.indexOf('wire:ACK')).toBeLessThan(t.indexOf('bob:media'));
+    const invite = named(p.wire(), 'INVITE')[0]!;
+    expect(header(invite, 'Content-Type')).toMatch(/^multipart\/mixed;boundary=/);
+    const out = await p.alice.hangup(c.callId);
+    await p.settle();
+    expect(out?.ok).toBe(true);
+    expect(p.ka.ops).toEqual([`offer ${c.callId}`, `release ${c.callId}`]);
+    expect(p.kb.ops).toEqual([`release ${c.callId}`]);
+    expect(p.events.some((e) => e.event === 'bye-received' && e.who === 'bob')).toBe(true);
+  });
+
+  it('answers a refused offer with 488, the daemon Warning and the MIKEY error as application/mikey; the caller releases', async () => {
+    const p = pair();
+    p.kb.reject = { sipStatus: 488, warning: '399 sipsec "MIKEY: Auth failure"', mikey: Buffer.from('mikey-error').toString('base64') };
+    const c = await p.alice.call('sip:bob@10.0.0.2');
+    await p.settle();
+    expect(await c.established).toBe(false);
+    const r = named(p.wire(), '488')[0]!;
+    expect(header(r, 'Warning')).toBe('399 sipsec "MIKEY: Auth failure"');
+    expect(header(r, 'Content-Type')).toBe('application/mikey');
+    expect(Buffer.from(r.body).toString()).toBe('mikey-error');
+    expect(named(p.wire(), 'ACK')).toHaveLength(1);
+    expect(p.ka.ops).toEqual([`offer ${c.callId}`, `release ${c.callId}`]);
+    expect(p.events.find((e) => e.event === 'invite-rejected')).toMatchObject({ status: 488, mikeyError: true });
+  });
+
+  it('415 from a callee without multipart: fallback=refuse gives up with an event', async () => {
+    const p = pair({ fallback: 'refuse' }, { multipart: false });
+    const c = await p.alice.call('sip:bob@10.0.0.2');
+    await p.settle();
+    expect(await c.established).toBe(false);
+    const r = named(p.wire(), '415')[0]!;
+    expect(header(r, 'Accept')).toBe('application/sdp');
+    expect(p.events.find((e) => e.event === 'fallback')).toMatchObject({ to: 'refuse' });
+    expect(named(p.wire(), 'INVITE')).toHaveLength(1);
+    expect(p.ka.ops).toEqual([`offer ${c.callId}`, `release ${c.callId}`]);
+  });
+
+  it('415 with fallback=clear retries with plain SDP, logged, and the call works without keys', async () => {
+    const p = pair({ fallback: 'clear' }, { multipart: false, ipsec: false });
+    const c = await p.alice.call('sip:bob@10.0.0.2');
+    await p.settle();
+    expect(await c.established).toBe(true);
+    const invites = named(p.wire(), 'INVITE');
+    expect(invites).toHaveLength(2);
+    expect(header(invites[1]!, 'Content-Type')).toBe('application/sdp');
+    expect(header(invites[1]!, 'Call-ID')).toBe(header(invites[0]!, 'Call-ID'));
+    expect(p.events.find((e) => e.event === 'fallback')).toMatchObject({ to: 'clear' });
+    expect(p.trace).not.toContain('alice:confirm');
+  });
+
+  it('a re-INVITE with a new offer rekeys (answer, then confirm before the ACK)', async () => {
+    const p = pair();
+    const c = await p.alice.call('sip:bob@10.0.0.2');
+    await p.settle();
+    p.trace.length = 0;
+    expect(await Promise.all([p.alice.rekey(c.callId), p.settle()]).then(([ok]) => ok)).toBe(true);
+    expect(p.trace.filter((x) => !x.startsWith('wire:1'))).toEqual(['alice:offer', 'wire:INVITE', 'bob:answer', 'wire:200', 'alice:confirm', 'wire:ACK']);
+  });
+
+  it('retransmits the 2xx until the ACK arrives (§13.3.1.4)', async () => {
+    const p = pair();
+    let dropAck = true;
+    p.net.drop = (_to, data) => dropAck && parseSipMessage(data).kind === 'request' && (parseSipMessage(data) as { method: string }).method === 'ACK';
+    await p.alice.call('sip:bob@10.0.0.2');
+    await p.settle();
+    expect(p.trace).not.toContain('bob:media');
+    dropAck = false;
+    p.clock.advance(500);
+    await p.settle();
+    expect(named(p.wire(), '200').length).toBe(2);
+    expect(p.trace).toContain('bob:media');
+  });
+});
+
+describe('dialog layer (§12)', () => {
+  const invite = parseSipMessage(
+    Buffer.from(
+      'INVITE sip:bob@example.org SIP/2.0\r\nVia: SIP/2.0/UDP 10.0.0.1;branch=z9hG4bK1\r\nRecord-Route: <sip:10.0.0.3;lr>\r\nRecord-Route: <sip:10.0.0.4;lr>\r\n' +
+        'From: <sip:alice@example.org>;tag=a\r\nTo: <sip:bob@example.org>\r\nCall-ID: x\r\nCSeq: 7 INVITE\r\nContact: <sip:alice@10.0.0.1:5060>\r\n\r\n',
+    ),
+  );
+  it('UAS keeps Record-Route in order and targets the caller Contact; UAC reverses it', () => {
+    if (invite.kind !== 'request') throw new Error('not a request');
+    const d = uasDialog(invite, 'b');
+    const bye = dialogRequest(d, 'BYE', [], new Uint8Array());
+    expect(bye.uri).toBe('sip:alice@10.0.0.1:5060');
+    expect(bye.headers.filter((h) => h.name === 'Route').map((h) => h.value)).toEqual(['<sip:10.0.0.3;lr>', '<sip:10.0.0.4;lr>']);
+    expect(header(bye, 'CSeq')).toBe('1 BYE');
+    expect(header(bye, 'To')).toBe('<sip:alice@example.org>;tag=a');
+    expect(header(bye, 'From')).toBe('<sip:bob@example.org>;tag=b');
+    const res = { kind: 'response' as const, status: 200, reason: 'OK', headers: [...invite.headers.filter((h) => h.name !== 'To' && h.name !== 'Contact'), { name: 'To', value: '<sip:bob@example.org>;tag=b' }, { name: 'Contact', value: '<sip:bob@10.0.0.2>' }], body: new Uint8Array() };
+    const u = uacDialog(invite, res);
+    expect(u.routeSet).toEqual(['<sip:10.0.0.4;lr>', '<sip:10.0.0.3;lr>']);
+    expect(dialogRequest(u, 'BYE', [], new Uint8Array()).uri).toBe('sip:bob@10.0.0.2');
+    expect(header(dialogRequest(u, 'BYE', [], new Uint8Array()), 'CSeq')).toBe('9 BYE');
+  });
+  it('a strict first route becomes the Request-URI and the remote target the last Route', () => {
+    if (invite.kind !== 'request') throw new Error('not a request');
+    const d = { ...uasDialog(invite, 'b'), routeSet: ['<sip:10.0.0.3>'] };
+    const bye = dialogRequest(d, 'BYE', [], new Uint8Array());
+    expect(bye.uri).toBe('sip:10.0.0.3');
+    expect(bye.headers.filter((h) => h.name === 'Route').map((h) => h.value)).toEqual(['<sip:alice@10.0.0.1:5060>']);
+  });
+});
+
+describe('media counter', () => {
+  it('counts packets, the first sequence number and gaps', () => {
+    const m = new MediaCounter();
+    for (const s of [2, 3, 5]) m.packet(rtpPacket(s, 1));
+    m.packet(new Uint8Array([1, 2, 3]));
+    expect(m.stats()).toMatchObject({ received: 3, firstSeq: 2, lostAtStart: 2, lostInside: 1 });
+  });
+});
