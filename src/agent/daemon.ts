@@ -15,7 +15,9 @@ import { dropPrivileges } from './privileges.js';
 import { PeerRegistry, type RegistryEvent } from './registry.js';
 import { startServer, type SipsecServer } from './server.js';
 import { SipsecService } from './service.js';
+import { formatSpi } from './protocol.js';
 import { StateStore } from './state.js';
+
 
 export interface DaemonOptions {
   config: SipsecConfig;
@@ -65,8 +67,15 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
       log.error('cannot save state; serving on', { error: store.lastError });
     }
   };
-  const service = new SipsecService({ config, kernel, registry, replay, log, save, version: opts.version });
-  const server = await startServer({
+  // The server exists only once the service's handlers are known; events wait for it.
+  let server: SipsecServer | undefined;
+  const toOwners = (calls: readonly string[]) => (s: { caller: { uid: number }; admin: boolean }) =>
+    s.admin || calls.some((c) => service.owners.owner(c) === s.caller.uid);
+  const rekeyNeeded = (calls: readonly string[], spi: number) => {
+    for (const callId of calls) server?.publish('rekey-needed', { callId, spi: formatSpi(spi) }, toOwners([callId]));
+  };
+  const service = new SipsecService({ config, kernel, registry, replay, log, save, rekeyNeeded, version: opts.version });
+  server = await startServer({
     path: config.socket.path,
     mode: config.socket.mode,
     ...(config.socket.gid !== undefined ? { group: config.socket.gid } : {}),
@@ -79,13 +88,10 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
     log.info('privileges dropped', { effective: '0x' + caps.effective.toString(16) });
   }
 
-  const ownerOf = (callId: string) => service.owners.owner(callId);
-  const toOwners = (calls: readonly string[]) => (s: { caller: { uid: number }; admin: boolean }) =>
-    s.admin || calls.some((c) => ownerOf(c) === s.caller.uid);
-
+  const srv = server;
   registry.on('event', (e: RegistryEvent) => {
     if (e.type === 'peer-sas-replaced') {
-      for (const callId of e.calls) server.publish('peer-sas-replaced', { callId, peerUri: service.calls.get(callId)?.peerUri ?? '' }, toOwners([callId]));
+      for (const callId of e.calls) srv.publish('peer-sas-replaced', { callId, peerUri: service.calls.get(callId)?.peerUri ?? '' }, toOwners([callId]));
     }
     save();
   });
@@ -99,14 +105,14 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
     const key = registry.peerOfSa(ev.sa.dst, ev.sa.spi);
     if (!key) return;
     const calls = registry.peerSnapshots().find((p) => p.key === key)?.calls ?? [];
-    const spi = '0x' + ev.sa.spi.toString(16).padStart(8, '0');
+    const spi = formatSpi(ev.sa.spi);
     if (!ev.hard) {
-      for (const callId of calls) server.publish('rekey-needed', { callId, spi }, toOwners([callId]));
+      rekeyNeeded(calls, ev.sa.spi);
       log.info('soft expiry: rekey needed', { peer: key, spi });
       return;
     }
     await registry.remove(key, 'expired');
-    for (const callId of calls) server.publish('sa-expired', { callId, spi }, toOwners([callId]));
+    for (const callId of calls) srv.publish('sa-expired', { callId, spi }, toOwners([callId]));
     log.warn('hard expiry without rekey: SAs removed', { peer: key, spi });
   };
   const events = kernel.events();
@@ -115,7 +121,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
   })();
 
   return {
-    server,
+    server: srv,
     service,
     registry,
     async close() {

@@ -39,6 +39,8 @@ export const argSchemas = {
   /** SAs (never keys); optionally of one call. */
   sas: z.strictObject({ callId: callId.optional() }),
   calls: z.strictObject({}),
+  /** Ask the UAs of a peer's calls to rekey now (re-INVITE with a new offer): admin, or a UA with a call there. */
+  rekey: z.strictObject({ peer: ipAddress }),
   /** Remove every SA and policy sipsecd installed (admin only). */
   flush: z.strictObject({}),
   /** Receive events on this connection; no list = all events. */
@@ -50,6 +52,11 @@ export type Op = keyof typeof argSchemas;
 export const OPS = Object.keys(argSchemas) as Op[];
 export type ArgsOf<O extends Op> = z.input<(typeof argSchemas)[O]>;
 export type ParsedArgsOf<O extends Op> = z.output<(typeof argSchemas)[O]>;
+
+/** SPIs on the wire of this protocol and in logs: "0x" + 8 hex digits. */
+export function formatSpi(spi: number): string {
+  return '0x' + spi.toString(16).padStart(8, '0');
+}
 
 /** One SA as reported by `sas` and in `confirm`/`answer` results: never key material. */
 export interface SaInfo {
@@ -116,6 +123,7 @@ export interface ResultMap {
   sas: { readonly sas: readonly SaInfo[] };
   calls: { readonly calls: readonly CallInfo[] };
   flush: { readonly removed: number };
+  rekey: { readonly calls: readonly string[] };
   subscribe: { readonly events: readonly EventName[] };
   ping: { readonly pong: true; readonly protocol: number };
 }

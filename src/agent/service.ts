@@ -30,12 +30,11 @@ import { credentialsOf } from './credentials.js';
 import { RequestError } from './errors.js';
 import type { Logger } from './log.js';
 import { planOf, selectorsFor } from './plan.js';
-import type { CallInfo, ParsedArgsOf, ResultOf, SaInfo } from './protocol.js';
+import { formatSpi, type CallInfo, type ParsedArgsOf, type ResultOf, type SaInfo } from './protocol.js';
 import type { PeerRegistry, PeerSnapshot } from './registry.js';
 import type { Handlers, RequestContext } from './server.js';
 
 const b64 = (b: Uint8Array) => Buffer.from(b).toString('base64');
-const hexSpi = (spi: number) => '0x' + spi.toString(16).padStart(8, '0');
 const unspecified = (addr: string) => (addr.includes(':') ? '::' : '0.0.0.0');
 
 export interface ServiceDeps {
@@ -46,6 +45,8 @@ export interface ServiceDeps {
   log: Logger;
   /** Persist registry and replay state (after every change, before answering). */
   save: () => void;
+  /** Tell the UAs owning `calls` that they must rekey (event 'rekey-needed'). */
+  rekeyNeeded: (calls: readonly string[], spi: number) => void;
   now?: () => number;
   version: string;
 }
@@ -79,6 +80,7 @@ export class SipsecService {
       sas: (a, ctx) => this.sas(a, ctx),
       calls: async (_a, ctx) => ({ calls: this.calls.list().filter((c) => this.owners.visible(c.callId, who(ctx))) }),
       flush: (_a, ctx) => this.flush(ctx),
+      rekey: async (a, ctx) => this.rekey(a, ctx),
     };
   }
 
@@ -156,7 +158,7 @@ export class SipsecService {
     }
     const pending: PendingOffer = { state, inboundSpi, localAddress };
     this.calls.offered(this.info(a.callId, who(ctx), a.localUri, a.peerUri, 'offered'), pending, Math.max(0, state.expiresAt - this.now()));
-    this.d.log.info('offer', { callId: a.callId, peer: a.peerUri, mode: peer.mode, spi: hexSpi(inboundSpi) });
+    this.d.log.info('offer', { callId: a.callId, peer: a.peerUri, mode: peer.mode, spi: formatSpi(inboundSpi) });
     return { mikey: b64(message), contentType: 'application/mikey' };
   }
 
@@ -238,7 +240,7 @@ export class SipsecService {
       const plan = planOf(result, selectorsFor(this.d.config.protection.scope, result.localAddr, result.peerAddr, peerSdp));
       const snap = await this.d.registry.install(call, plan);
       this.d.save();
-      this.d.log.info('sas installed', { callId: call.callId, peer: snap.peer, in: hexSpi(snap.inSpi), out: hexSpi(snap.outSpi), suite: snap.suite });
+      this.d.log.info('sas installed', { callId: call.callId, peer: snap.peer, in: formatSpi(snap.inSpi), out: formatSpi(snap.outSpi), suite: snap.suite });
       return saInfos(snap, call.callId);
     } catch (e) {
       await onFailure();
@@ -290,6 +292,13 @@ export class SipsecService {
     return { sas: out };
   }
 
+  private rekey(a: ParsedArgsOf<'rekey'>, ctx: RequestContext): ResultOf<'rekey'> {
+    const peer = this.visiblePeers(who(ctx)).find((p) => p.peer === a.peer);
+    if (!peer) throw new RequestError('no-such-peer', `no SAs with ${a.peer} that you may rekey`);
+    this.d.rekeyNeeded(peer.calls, peer.outSpi);
+    return { calls: peer.calls };
+  }
+
   private async flush(ctx: RequestContext): Promise<ResultOf<'flush'>> {
     if (!ctx.admin) throw new RequestError('forbidden', 'flush needs root or the admin group');
     for (const p of this.d.registry.peerSnapshots()) await this.d.registry.remove(p.key, 'flushed');
@@ -313,8 +322,8 @@ function sameUri(a: string, b: string): boolean {
 function saInfos(p: PeerSnapshot, callId: string | undefined): SaInfo[] {
   const base = { ...(callId ? { callId } : {}), suite: p.suite };
   return [
-    { ...base, direction: 'out', spi: hexSpi(p.outSpi), src: p.local, dst: p.peer },
-    { ...base, direction: 'in', spi: hexSpi(p.inSpi), src: p.peer, dst: p.local },
+    { ...base, direction: 'out', spi: formatSpi(p.outSpi), src: p.local, dst: p.peer },
+    { ...base, direction: 'in', spi: formatSpi(p.inSpi), src: p.peer, dst: p.local },
   ];
 }
 

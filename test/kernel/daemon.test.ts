@@ -196,6 +196,26 @@ describe('sipsecd in the lab', () => {
     cb.close();
   }, 60_000);
 
+  it('tells the UA to rekey on demand (sipsec rekey), and lists SAs without keys (sipsec sas)', async () => {
+    const { ca, cb } = await call('call-6');
+    await ca.subscribe(['rekey-needed']);
+    const got = new Promise((resolve) => ca.once('event', resolve));
+    const sock = join(dir, 'a', 'sipsecd.sock');
+    const rekey = await t.exec('a', [process.execPath, join(ROOT, 'bin/sipsec.js'), 'rekey', B, '--socket', sock]);
+    expect(rekey.code).toBe(0);
+    expect(await got).toMatchObject({ event: 'rekey-needed', data: { callId: 'call-6' } });
+    const sas = await t.exec('a', [process.execPath, join(ROOT, 'bin/sipsec.js'), 'sas', '--json', '--socket', sock]);
+    expect(sas.code).toBe(0);
+    const listed = JSON.parse(sas.stdout) as { sas: { spi: string }[] };
+    expect(listed.sas).toHaveLength(2);
+    const state = await xfrm('a', 'state');
+    for (const key of state.matchAll(/aead \S+ (0x[0-9a-f]+)/g)) expect(sas.stdout).not.toContain(key[1]!.slice(2, 18));
+    await ca.release('call-6');
+    await cb.release('call-6');
+    ca.close();
+    cb.close();
+  }, 60_000);
+
   it('keeps live calls and their SAs across kill -9 and restart', async () => {
     const { ca, cb } = await call('call-5');
     ca.close();

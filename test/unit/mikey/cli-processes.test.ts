@@ -1,5 +1,5 @@
 // Offer, answer and verify in three separate node processes through the
-// built CLI (dist/cli/mikey-main.js).  Depends on the build: `npm test` runs
+// built CLI (`sipsec mikey`, bin/sipsec.js → dist/cli/sipsec.js).  Depends on the build: `npm test` runs
 // `tsc -p tsconfig.json` before vitest (scripts/test.mjs); when running this
 // file alone, run `npm run build` first.
 import { describe, it, expect, beforeAll } from 'vitest';
@@ -9,8 +9,9 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { ALICE, BOB, PSK, testPki } from './modes-fixtures.js';
 
-const MAIN = resolve(import.meta.dirname, '../../../dist/cli/mikey-main.js');
-const cli = (args: string[], input?: string): string => execFileSync(process.execPath, [MAIN, ...args], { input: input ?? '', encoding: 'utf8' });
+const MAIN = resolve(import.meta.dirname, '../../../dist/cli/sipsec.js');
+const BIN = resolve(import.meta.dirname, '../../../bin/sipsec.js');
+const cli = (args: string[], input?: string): string => execFileSync(process.execPath, [BIN, 'mikey', ...args], { input: input ?? '', encoding: 'utf8' });
 
 describe('sipsec mikey across three processes', () => {
   const dir = mkdtempSync(join(tmpdir(), 'mikey-proc-'));
