@@ -49,8 +49,9 @@ async function startDaemon(host: 'a' | 'b'): Promise<void> {
   let err = '';
   child.stderr?.on('data', (c: Buffer) => (err += c.toString()));
   daemons.set(host, child);
-  // The socket file may be a stale one of a killed daemon: wait until it answers.
-  for (let i = 0; i < 200; i++) {
+  // The socket file may be a stale one of a killed daemon: wait until it answers
+  // (node starts slowly in UML, slower still on a loaded machine).
+  for (let i = 0; i < 1200; i++) {
     const c = existsSync(sock) ? await SipsecClient.connect(sock).catch(() => undefined) : undefined;
     if (c) {
       await c.ping();
