@@ -1,0 +1,112 @@
+/**
+ * Lab fixtures shared by the in-lab benchmarks: the two-host topology, the
+ * daemon (a real sipsecd process with a generated PSK config), and MIKEY
+ * offers made in-process as the peer's UA would get them from its daemon.
+ */
+import type { ChildProcess } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { SipsecClient } from '../client/client.js';
+import { suiteByName, type SuiteName } from '../kernel/algorithms.js';
+import { createTopology, type Topology } from '../lab/topology.js';
+import { createOffer } from '../mikey/initiator.js';
+import { policyForSuite } from '../mikey/negotiate.js';
+import { BenchError, DST, SRC } from './install.js';
+
+const ROOT = resolve(import.meta.dirname, '..', '..');
+export const ALICE = 'sip:alice@bench.example';
+export const BOB = 'sip:bob@bench.example';
+export const PSK = Uint8Array.from({ length: 20 }, (_, i) => 0x30 + i);
+
+export function requireLab(): void {
+  if (process.env.SIPSEC_LAB_INSIDE !== '1') throw new BenchError('this benchmark runs inside the lab (npm run bench boots it)');
+}
+
+/** Hosts a (10.0.0.1) and b (10.0.0.2) joined by veth; `extra` more /16 addresses on a. */
+export function twoHosts(prefix: string): Promise<Topology> {
+  return createTopology(
+    { hosts: [{ name: 'a', addrs: [`${SRC}/16`] }, { name: 'b', addrs: [`${DST}/16`] }], links: [{ type: 'veth', a: 'a', b: 'b' }] },
+    prefix,
+  );
+}
+
+export interface Daemon {
+  client(): Promise<SipsecClient>;
+  pid: number;
+  stop(): Promise<void>;
+}
+
+/** Start sipsecd in `host` as `me`, with one PSK peer `peer` and suite `suite`. */
+export async function startDaemon(t: Topology, host: string, me: { uri: string; addr: string }, peer: string, suite: SuiteName): Promise<Daemon> {
+  const dir = mkdtempSync('/tmp/sipsec-bench-');
+  mkdirSync(join(dir, 'state'));
+  writeFileSync(join(dir, 'psk'), Buffer.from(PSK).toString('hex') + '\n', { mode: 0o600 });
+  const sock = join(dir, 'sipsecd.sock');
+  writeFileSync(
+    join(dir, 'sipsecd.yaml'),
+    `identities:
+  - uri: ${me.uri}
+    addresses: [${me.addr}]
+peers:
+  - match: ${peer}
+    mode: psk
+    psk: { file: ${join(dir, 'psk')}, format: hex }
+algorithms: { suites: [${suite}], minimum: ${suite} }
+linger: 3600
+socket: { path: ${sock}, mode: "0660" }
+stateDir: ${join(dir, 'state')}
+`,
+    { mode: 0o600 },
+  );
+  const child: ChildProcess = t.spawn(host, [process.execPath, join(ROOT, 'bin/sipsecd.js'), '--config', join(dir, 'sipsecd.yaml')]);
+  let err = '';
+  child.stderr?.on('data', (c: Buffer) => (err += c.toString()));
+  child.stdout?.resume();
+  const stop = async () => {
+    child.kill('SIGKILL');
+    await new Promise((r) => (child.exitCode !== null ? r(undefined) : child.once('close', r)));
+    rmSync(dir, { recursive: true, force: true });
+  };
+  for (let i = 0; i < 400; i++) {
+    const c = existsSync(sock) ? await SipsecClient.connect(sock).catch(() => undefined) : undefined;
+    if (c) {
+      const status = await c.ping();
+      c.close();
+      void status;
+      // `ip netns exec` execs node: the child's pid is the daemon's.
+      return { client: () => SipsecClient.connect(sock), pid: child.pid!, stop };
+    }
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  await stop();
+  throw new BenchError(`sipsecd did not start: ${err.trim().split('\n').slice(-3).join(' ')}`);
+}
+
+/** A fresh MIKEY-PSK offer from alice at `addr` (as her daemon would make it). */
+export function pskOffer(addr: string, inboundSpi: number, suite: SuiteName): Uint8Array {
+  const { message, state } = createOffer({
+    mode: 'psk',
+    localId: ALICE,
+    peerId: BOB,
+    localAddr: addr,
+    inboundSpi,
+    policy: policyForSuite(suiteByName(suite)),
+    credentials: { psk: PSK },
+  });
+  state.wipe();
+  return message;
+}
+
+/** Resident set size of a process in bytes (from /proc/PID/status VmRSS). */
+export async function rssOf(pid: number): Promise<number> {
+  const { readFile } = await import('node:fs/promises');
+  const m = /VmRSS:\s+(\d+) kB/.exec(await readFile(`/proc/${pid}/status`, 'utf8'));
+  if (!m) throw new BenchError(`no VmRSS for pid ${pid}`);
+  return Number(m[1]) * 1024;
+}
+
+/** Peer address number i (i < 65000) in 10.0.0.0/16, never .1/.2 of the lab hosts. */
+export function peerAddr(i: number): string {
+  const n = i + 256;
+  return `10.0.${n >> 8}.${n & 255}`;
+}

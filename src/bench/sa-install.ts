@@ -1,0 +1,254 @@
+/**
+ * sa-install: per-SA install latency (p50/p90/p99) and throughput, inside the
+ * lab, every figure also as a ratio to the C baseline (native/nl_newsa.c)
+ * measured in the same boot:
+ *
+ *  - C baseline: NEWSA from C, send to ACK;
+ *  - ours direct: XfrmBackend.addSa (NEWSA through koffi);
+ *  - raw koffi: the same pre-encoded NEWSA through koffi send/recv on our own
+ *    socket with a 4 KiB and with a 256 KiB receive buffer (what the backend
+ *    uses): splits the backend's time into syscall and JavaScript parts;
+ *  - `ip xfrm state add` (spawn to exit, process start included);
+ *  - PF_KEY (SADB_ADD) when src/kernel/pfkey provides openPfkeyBackend;
+ *  - the daemon path: a real sipsecd answering MIKEY-PSK offers through its
+ *    socket.  An `answer` returns after the kernel ACKed every request it made
+ *    (ALLOCSPI, UPDSA, NEWSA, the policies).  Method: client-side round trip of
+ *    `answer`, minus the p50 of MIKEY `respond()` measured in-process in the same
+ *    boot; compared with (a) our backend making the same kernel requests
+ *    directly, and (b) the C baseline's NEWSA p50 times the number of kernel
+ *    requests per answer (an approximation: ALLOCSPI and NEWPOLICY cost about
+ *    what NEWSA costs);
+ *  - cold: the first SA of the suite in this boot, through our backend.
+ */
+import { SUITES, type SuiteName } from '../kernel/algorithms.js';
+import * as ffi from '../kernel/ffi.js';
+import { ownedReqid, type KernelIpsec } from '../kernel/types.js';
+import { openXfrmBackend } from '../kernel/xfrm/backend.js';
+import { encodeDelSa, encodeNewSa } from '../kernel/xfrm/messages.js';
+import { ReplayCache } from '../mikey/replay.js';
+import { respond } from '../mikey/responder.js';
+import { toCsv } from './csv.js';
+import { BenchError, DST, measureInstalls, saSpec, timeBackendAdds, wipe } from './install.js';
+import { ALICE, BOB, PSK, peerAddr, pskOffer, requireLab, startDaemon, twoHosts } from './lab-env.js';
+import type { BenchResult, BenchSize, Check } from './results.js';
+import { fmtNs, fmtRatio, ratio, summarize, timeNs, type Summary } from './stats.js';
+import { barChart } from './svg.js';
+
+const SIZES: Record<BenchSize, { n: number; ip: number; calls: number }> = {
+  tiny: { n: 5, ip: 2, calls: 3 },
+  small: { n: 200, ip: 20, calls: 50 },
+  full: { n: 1000, ip: 50, calls: 200 },
+};
+
+const SUITE: SuiteName = 'aes-gcm-128';
+
+/** NEWSA through koffi on a socket of our own, pre-encoded, `bufBytes` receive buffer. */
+function rawKoffi(nsPath: string, count: number, bufBytes: number, spiBase: number): number[] {
+  const fd = ffi.withNetns(nsPath, () => {
+    const s = ffi.socket(ffi.AF_NETLINK, ffi.SOCK_RAW, ffi.NETLINK_XFRM);
+    ffi.bindNetlink(s, 0);
+    return s;
+  });
+  const rx = new Uint8Array(bufBytes);
+  const out: number[] = [];
+  const xchg = (msg: Uint8Array): number => {
+    const t0 = process.hrtime.bigint();
+    ffi.send(fd, msg);
+    const n = ffi.recv(fd, rx);
+    const dt = Number(process.hrtime.bigint() - t0);
+    // NLMSG_ERROR with error 0 = ACK: nlmsghdr (16) then int error.
+    if (n < 20 || new DataView(rx.buffer).getInt32(16, true) !== 0) throw new BenchError(`raw NEWSA/DELSA failed (errno ${-new DataView(rx.buffer).getInt32(16, true)})`);
+    rx.fill(0, 0, n);
+    return dt;
+  };
+  try {
+    for (let i = 0; i < count; i++) {
+      const spec = saSpec(SUITE, spiBase + i);
+      const msg = encodeNewSa(spec, i + 1);
+      wipe(spec.keys);
+      out.push(xchg(msg));
+      msg.fill(0);
+    }
+    for (let i = 0; i < count; i++) xchg(encodeDelSa({ dst: DST, spi: spiBase + i, proto: 'esp' }, count + i + 1));
+  } finally {
+    ffi.close(fd);
+  }
+  return out;
+}
+
+/** PF_KEY backend, when another part of the project has provided it. */
+async function openPfkey(netns: string): Promise<KernelIpsec | undefined> {
+  const path = '../kernel/pfkey/backend.js';
+  try {
+    const m = (await import(path)) as { openPfkeyBackend?: (o: { netns: string }) => KernelIpsec | Promise<KernelIpsec> };
+    return m.openPfkeyBackend ? await m.openPfkeyBackend({ netns }) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+interface Line {
+  method: string;
+  s: Summary;
+  /** Multiply the C p50 by this to get the comparable baseline (kernel requests per operation). */
+  per?: number;
+  note: string;
+}
+
+export async function benchSaInstall(size: BenchSize, onProgress: (what: string) => void = () => undefined): Promise<BenchResult> {
+  requireLab();
+  const z = SIZES[size];
+  const t = await twoHosts('bsi-');
+  const ka = openXfrmBackend({ netns: t.nsPath('a') });
+  const kb = openXfrmBackend({ netns: t.nsPath('b') });
+  const lines: Line[] = [];
+  let coldNs = NaN;
+  let warmNs = NaN;
+  let pfkeyNote = 'PF_KEY: no openPfkeyBackend in src/kernel/pfkey yet: not measured';
+  try {
+    onProgress('cold install');
+    const cold = saSpec(SUITE, 0x600000);
+    const warm = saSpec(SUITE, 0x600001);
+    coldNs = await timeNs(() => ka.addSa(cold));
+    warmNs = await timeNs(() => ka.addSa(warm));
+    for (const x of [cold, warm]) {
+      await ka.deleteSa({ dst: x.dst, spi: x.spi, proto: 'esp' });
+      wipe(x.keys);
+    }
+
+    onProgress(`C / ours / ip: ${z.n} / ${z.n} / ${z.ip} SAs`);
+    const m = await measureInstalls(ka, t.ns('a'), SUITE, { ours: z.n, c: z.n, ip: z.ip });
+    lines.push({ method: 'C baseline (nl_newsa)', s: summarize(m.c), note: 'NEWSA from C, send to ACK' });
+    lines.push({ method: 'ours: XfrmBackend.addSa', s: summarize(m.ours), note: 'NEWSA via koffi, encode + send + ACK' });
+
+    onProgress('raw koffi send/recv');
+    lines.push({ method: 'raw koffi, 4 KiB rx buffer', s: summarize(rawKoffi(t.nsPath('a'), z.n, 4096, 0x700000)), note: 'pre-encoded NEWSA, koffi send+recv only' });
+    lines.push({ method: 'raw koffi, 256 KiB rx buffer', s: summarize(rawKoffi(t.nsPath('a'), z.n, 256 * 1024, 0x700000)), note: 'as above with the backend\'s receive buffer size' });
+    lines.push({ method: 'ip xfrm state add', s: summarize(m.ip), note: 'spawn to exit: process start included' });
+
+    const pf = await openPfkey(t.nsPath('a'));
+    if (pf) {
+      onProgress('PF_KEY');
+      try {
+        lines.push({ method: 'PF_KEY backend addSa', s: summarize(await timeBackendAdds(pf, z.n, SUITE, 0x800000)), note: 'SADB_ADD, send to reply' });
+        pfkeyNote = 'PF_KEY: measured through openPfkeyBackend';
+      } finally {
+        await pf.close();
+      }
+    }
+
+    onProgress('MIKEY respond in-process');
+    const replay = new ReplayCache({ maxEntries: 1_000_000 });
+    const mikeyNs: number[] = [];
+    for (let i = 0; i < z.calls; i++) {
+      const offer = pskOffer(peerAddr(i), 0x9000 + i, SUITE);
+      mikeyNs.push(
+        await timeNs(async () => {
+          const r = await respond(offer, { localId: BOB, peerId: ALICE, localAddr: DST, allocSpi: () => 0xa000 + i, credentials: { psk: PSK }, modes: ['psk'], replayCache: replay });
+          if (!r.ok) throw new BenchError(`respond: ${r.error.message}`);
+          r.result.wipe();
+        }),
+      );
+    }
+    const mikey = summarize(mikeyNs);
+
+    onProgress(`same kernel requests as an answer, direct: ${z.calls} peers`);
+    const reqid = ownedReqid(0xbe1);
+    const directNs: number[] = [];
+    for (let i = 0; i < z.calls; i++) {
+      const peer = peerAddr(10_000 + i);
+      directNs.push(
+        await timeNs(async () => {
+          const inSpi = await kb.allocSpi({ src: peer, dst: DST, proto: 'esp' });
+          const outSpec = { ...saSpec(SUITE, 0xb00000 + i, DST, peer, reqid) };
+          const inSpec = { ...saSpec(SUITE, inSpi, peer, DST, reqid) };
+          await kb.installPair(outSpec, inSpec, { inViaUpdate: true });
+          await kb.addPolicy({ selector: { src: DST, dst: peer }, dir: 'out', action: 'allow', reqid, template: { proto: 'esp', mode: 'transport', spi: outSpec.spi } });
+          await kb.addPolicy({ selector: { src: peer, dst: DST }, dir: 'in', action: 'allow', reqid, template: { proto: 'esp', mode: 'transport' } });
+          wipe(outSpec.keys);
+          wipe(inSpec.keys);
+        }),
+      );
+    }
+    await kb.flushOwned();
+
+    onProgress(`daemon: ${z.calls} answers through the socket`);
+    const d = await startDaemon(t, 'b', { uri: BOB, addr: DST }, ALICE, SUITE);
+    const answerNs: number[] = [];
+    let requestsPerAnswer = 5;
+    try {
+      const c = await d.client();
+      for (let i = 0; i < z.calls; i++) {
+        const peer = peerAddr(i);
+        const offer = Buffer.from(pskOffer(peer, 0xc000 + i, SUITE)).toString('base64');
+        answerNs.push(await timeNs(() => c.answer({ callId: `bench-${i}`, localUri: BOB, peerUri: ALICE, mikey: offer, peerAddress: peer, localAddress: DST })));
+      }
+      const policies = (await kb.listPolicies()).filter((p) => p.owned).length;
+      const sas = (await kb.listSas()).filter((s) => s.owned).length;
+      if (sas !== 2 * z.calls) throw new BenchError(`daemon installed ${sas} SAs for ${z.calls} answers`);
+      // ALLOCSPI + UPDSA (in) + NEWSA (out) + the policies.
+      requestsPerAnswer = 3 + policies / z.calls;
+      c.close();
+    } finally {
+      await d.stop();
+      await kb.flushOwned();
+    }
+    const answer = summarize(answerNs);
+    const direct = summarize(directNs);
+    const daemonKernel = answerNs.map((v) => v - mikey.p50);
+    lines.push({ method: 'direct: same requests as an answer', s: direct, per: requestsPerAnswer, note: `ALLOCSPI, UPDSA, NEWSA, ${requestsPerAnswer - 3} NEWPOLICY through the backend` });
+    lines.push({ method: 'daemon: answer round trip', s: answer, per: requestsPerAnswer, note: 'client → sipsecd socket → MIKEY → kernel ACKs → reply' });
+    lines.push({ method: 'daemon: answer minus MIKEY', s: summarize(daemonKernel), per: requestsPerAnswer, note: `answer round trip − MIKEY respond p50 (${fmtNs(mikey.p50)})` });
+    lines.push({ method: 'MIKEY respond (in-process)', s: mikey, note: 'PSK, decode + MAC + derive, no kernel' });
+
+    const c = lines[0]!.s.p50;
+    const rows = lines.map((l) => {
+      const base = c * (l.per ?? 1);
+      return [l.method, String(l.s.n), fmtNs(l.s.p50), fmtNs(l.s.p90), fmtNs(l.s.p99), (1e9 / l.s.mean).toFixed(0), fmtRatio(ratio(l.s.p50, base)), l.per ? `${l.per} × C` : 'C', l.note];
+    });
+    const oursR = ratio(lines[1]!.s.p50, c);
+    const daemonR = ratio(summarize(daemonKernel).p50, c * requestsPerAnswer);
+    const ipR = ratio(summarize(m.ip).p50, lines[1]!.s.p50);
+    const checks: Check[] = [
+      { what: 'backend direct vs C (p50)', target: '<= 1.1x', measured: fmtRatio(oursR), met: oursR <= 1.1 },
+      { what: 'daemon request → kernel ACK vs C (p50)', target: '<= 1.5x', measured: `${fmtRatio(daemonR)} (answer − MIKEY vs ${requestsPerAnswer} × C NEWSA)`, met: daemonR <= 1.5 },
+      { what: '`ip xfrm state add` vs ours (p50)', target: '>= 50x slower', measured: fmtRatio(ipR), met: ipR >= 50 },
+    ];
+    const csv = toCsv(
+      ['method', 'n', 'p50_ns', 'p90_ns', 'p99_ns', 'mean_ns', 'per_second', 'ratio_p50_to_c', 'baseline', 'note'],
+      lines.map((l) => [l.method, l.s.n, l.s.p50, l.s.p90, l.s.p99, Math.round(l.s.mean), Math.round(1e9 / l.s.mean), ratio(l.s.p50, c * (l.per ?? 1)).toFixed(3), l.per ? `${l.per}xC` : 'C', l.note]),
+    ) + toCsv(['cold_first_sa_ns', 'warm_second_sa_ns'], [[coldNs, warmNs]]).split('\n').map((x) => (x ? `# ${x}` : '')).join('\n');
+    const chartLines = lines.filter((l) => l.method !== 'ip xfrm state add' && l.method !== 'MIKEY respond (in-process)');
+    return {
+      name: 'sa-install',
+      tables: [
+        {
+          title: `Per-SA install latency, suite ${SUITE}, ratios to the C baseline p50 (${fmtNs(c)}) of this boot`,
+          headers: ['method', 'n', 'p50', 'p90', 'p99', 'ops/s', 'p50 ratio', 'baseline', 'what is timed'],
+          rows,
+          notes: [
+            `cold (first SA of the suite in this boot: module + crypto template load and self-test): ${fmtNs(coldNs)}; warm (next SA): ${fmtNs(warmNs)}; cold/warm ${fmtRatio(ratio(coldNs, warmNs))}`,
+            pfkeyNote,
+            'ops/s = 1 / mean latency, one request at a time.',
+          ],
+        },
+      ],
+      csv: { 'sa-install': csv },
+      svg: {
+        'sa-install': barChart({
+          title: `Install latency p50 relative to the C baseline (${SUITE})`,
+          yLabel: 'p50 / baseline p50',
+          categories: chartLines.map((l) => l.method.replace(/^(ours|daemon|direct|raw koffi): ?/, '$1 ').slice(0, 22)),
+          series: [{ name: 'p50 ratio', values: chartLines.map((l) => ratio(l.s.p50, c * (l.per ?? 1))) }],
+          reference: { value: 1, label: 'C baseline' },
+        }),
+      },
+      checks,
+      context: { suite: SUITE, size, suites: String(SUITES.length) },
+    };
+  } finally {
+    await ka.close();
+    await kb.close();
+    await t.destroy();
+  }
+}
