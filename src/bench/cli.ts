@@ -28,7 +28,7 @@ async function one(name: string, size: string | undefined): Promise<number> {
   const progress = progressReporter();
   try {
     const r = await runLab({
-      argv: [process.execPath, resolve(ROOT, 'dist/bench/inside.js'), name, ...sizeArgs],
+      argv: [process.execPath, '--expose-gc', resolve(ROOT, 'dist/bench/inside.js'), name, ...sizeArgs],
       cwd: ROOT,
       env: { NO_COLOR: '1', TERM: 'dumb' },
       timeoutMs: Number(process.env.SIPSEC_LAB_TIMEOUT ?? 1800) * 1000,

@@ -28,7 +28,8 @@ export const DST = '10.0.0.2';
 /** nl_newsa uses 0x10000 + i; we stay clear of it. */
 const SPI_OURS = 0x200000;
 const SPI_IP = 0x300000;
-const REQID = ownedReqid(0xbe0c);
+// PF_KEY can carry only ownedReqid(0..1023) (ipsecrequest's 14-bit reqid).
+const REQID = ownedReqid(1000);
 
 export class BenchError extends Error {
   override readonly name = 'BenchError';

@@ -11,6 +11,7 @@ export const BENCHES: readonly Bench[] = [
   { name: 'sa-install', lab: true, run: async (s, p) => (await import('./sa-install.js')).benchSaInstall(s, p) },
   { name: 'scale', lab: true, run: async (s, p) => (await import('./scale.js')).benchScale(s, p) },
   { name: 'mikey', lab: false, run: async (s, p) => (await import('./mikey.js')).benchMikey(s, p) },
+  { name: 'versus-ike', lab: true, run: async (s, p) => (await import('./versus-ike.js')).benchVersusIke(s, p) },
 ];
 
 export function benchByName(name: string): Bench | undefined {

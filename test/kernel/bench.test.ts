@@ -1,0 +1,40 @@
+// The kernel benchmarks at their tiny size, inside the lab, so they cannot rot:
+// each must produce a well-formed result (tables, CSV, SVG, checks).  Timings
+// are not asserted.
+import { describe, expect, it } from 'vitest';
+import { benchSaInstall } from '../../src/bench/sa-install.js';
+import { benchScale } from '../../src/bench/scale.js';
+import type { BenchResult } from '../../src/bench/results.js';
+
+function wellFormed(r: BenchResult, name: string): void {
+  expect(r.name).toBe(name);
+  expect(r.tables.length).toBeGreaterThan(0);
+  for (const t of r.tables) for (const row of t.rows) expect(row).toHaveLength(t.headers.length);
+  for (const [, csv] of Object.entries(r.csv)) {
+    const lines = csv.trim().split('\n').filter((l) => !l.startsWith('#'));
+    const cols = lines[0]!.split(',').length;
+    expect(lines.length).toBeGreaterThan(1);
+    for (const l of lines) expect(l.split(',').length).toBeGreaterThanOrEqual(cols);
+  }
+  for (const [, svg] of Object.entries(r.svg)) {
+    expect(svg).toMatch(/^<svg[\s\S]*<\/svg>\n$/);
+    expect(svg).not.toMatch(/NaN|undefined/);
+  }
+  expect(r.checks.length).toBeGreaterThan(0);
+}
+
+describe('benchmarks in the lab (tiny)', () => {
+  it('sa-install', async () => {
+    expect(process.env.SIPSEC_LAB_INSIDE).toBe('1');
+    const r = await benchSaInstall('tiny');
+    wellFormed(r, 'sa-install');
+    const methods = r.tables[0]!.rows.map((x) => x[0]);
+    expect(methods).toEqual(expect.arrayContaining(['C baseline (nl_newsa)', 'ours: XfrmBackend.addSa', 'ip xfrm state add', 'daemon: answer round trip']));
+  }, 300_000);
+
+  it('scale', async () => {
+    const r = await benchScale('tiny');
+    wellFormed(r, 'scale');
+    expect(r.tables[0]!.rows.map((x) => x[0])).toEqual(['3', '10']);
+  }, 300_000);
+});
