@@ -43,7 +43,7 @@ function count(label, file, status) {
 const vitest = resolve(root, 'node_modules/.bin/vitest');
 const json = (name) => ['--reporter=default', '--reporter=json', `--outputFile=${resolve(out, name)}`];
 
-if (run('build', ['npx', 'tsc', '-p', 'tsconfig.json']) !== 0) {
+if (run('build', ['npx', 'tsc', '-p', 'tsconfig.json']) !== 0 || run('type-check the tests', ['npx', 'tsc', '-p', 'tsconfig.test.json']) !== 0) {
   failed += 1;
 } else {
   count('unit', resolve(out, 'unit.json'), run('host unit tests', [vitest, 'run', 'test/unit', ...json('unit.json')]));

@@ -3,7 +3,9 @@
  * identities, and, between `offer` and `confirm`, the initiator's MIKEY state
  * and the inbound SPI it reserved.  An offer not confirmed within the MIKEY
  * state's lifetime (CANCEL never sent, UA gone) expires: its state is wiped
- * and its reserved SPI given back to the kernel.
+ * and its reserved SPI given back to the kernel.  An established call can
+ * hold an offer too (a rekey or move by re-INVITE): when that offer expires
+ * the call itself stays, on its current SAs.
  */
 import type { InitiatorState } from '../mikey/initiator.js';
 import type { CallInfo } from './protocol.js';
@@ -40,12 +42,28 @@ export class CallTable {
     return [...this.#calls.values()].map((c) => c.info);
   }
 
-  /** A call we offered: keep the state until confirm, release or expiry. */
+  /** An offer for a new call, or (re-INVITE) for an established one: keep the state until confirm, release or expiry. */
   offered(info: CallInfo, pending: PendingOffer, ttlMs: number): void {
-    const rec: CallRecord = { info, pending };
-    rec.expiry = setTimeout(() => void this.drop(info.callId), ttlMs);
+    const existing = this.#calls.get(info.callId);
+    const rec: CallRecord = existing ?? { info };
+    if (rec.pending) this.forgetPending(rec);
+    rec.pending = pending;
+    rec.expiry = setTimeout(() => {
+      if (rec.info.state === 'established') this.forgetPending(rec);
+      else void this.drop(info.callId);
+    }, ttlMs);
     rec.expiry.unref();
     this.#calls.set(info.callId, rec);
+  }
+
+  private forgetPending(rec: CallRecord): void {
+    clearTimeout(rec.expiry);
+    rec.expiry = undefined;
+    const p = rec.pending;
+    rec.pending = undefined;
+    if (!p) return;
+    p.state.wipe();
+    void this.giveBack(p).catch(() => undefined);
   }
 
   /** A call whose SAs are installed. */
@@ -69,11 +87,7 @@ export class CallTable {
     const rec = this.#calls.get(callId);
     if (!rec) return;
     this.#calls.delete(callId);
-    clearTimeout(rec.expiry);
-    if (rec.pending) {
-      rec.pending.state.wipe();
-      await this.giveBack(rec.pending).catch(() => undefined);
-    }
+    this.forgetPending(rec);
   }
 
   /** Daemon shutdown: wipe every pending state (their SPIs die with the kernel's acquire timeout). */

@@ -43,9 +43,9 @@ export function selectorsFor(scope: Scope, local: string, peer: string, peerSdp:
 }
 
 /** The pair of a completed exchange.  The key buffers are the result's: wipe the result after install. */
-export function planOf(result: ExchangeResult, selectors: Selector[]): PairPlan {
+export function planOf(result: ExchangeResult, role: NonNullable<PairPlan['role']>, selectors: Selector[]): PairPlan {
   const out = result.sas.find((s) => s.direction === 'out');
   const inb = result.sas.find((s) => s.direction === 'in');
   if (!out || !inb) throw new Error('MIKEY exchange produced no SA pair');
-  return { local: result.localAddr, peer: result.peerAddr, out: saSpec(out), in: saSpec(inb), inViaUpdate: true, selectors };
+  return { local: result.localAddr, peer: result.peerAddr, out: saSpec(out), in: saSpec(inb), inViaUpdate: true, role, selectors };
 }

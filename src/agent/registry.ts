@@ -37,6 +37,8 @@ export interface PairPlan {
   in: Omit<SaSpec, 'reqid'>;
   /** True when `in.spi` came from allocSpi (complete it with UPDSA). */
   inViaUpdate: boolean;
+  /** Our role in the exchange: decides when a rekey switches outbound traffic (default initiator: at once). */
+  role?: 'initiator' | 'responder';
   /** Traffic protected, seen from us (outbound direction); default the host pair. */
   selectors?: Selector[];
 }
@@ -67,12 +69,14 @@ export interface CallSnapshot {
 
 export type RegistryEvent =
   | { type: 'peer-sas-replaced'; peerKey: string; calls: string[]; inSpi: number; outSpi: number }
-  | { type: 'peer-removed'; peerKey: string; reason: 'linger' | 'expired' | 'flushed' };
+  | { type: 'peer-removed'; peerKey: string; reason: RemoveReason };
+
+export type RemoveReason = 'linger' | 'expired' | 'flushed' | 'moved';
 
 export class RegistryError extends Error {
   override readonly name = 'RegistryError';
   constructor(
-    readonly code: 'unknown-call' | 'call-exists',
+    readonly code: 'unknown-call',
     message: string,
   ) {
     super(message);
@@ -90,6 +94,8 @@ interface PeerEntry {
   mode: SaSpec['mode'];
   selectors: Selector[];
   calls: Set<string>;
+  /** Responder side of a rekey: the new outbound SPI, until the switch to it. */
+  pendingOut?: number;
   /** Inbound SPIs of replaced pairs, kept for `inboundGraceMs` after a rekey. */
   retiring: Set<number>;
   lingerTimer?: NodeJS.Timeout;
@@ -104,6 +110,8 @@ type CallEntry = CallSnapshot;
 export interface RegistryOptions {
   lingerMs: number;
   inboundGraceMs?: number;
+  /** Longest a responder waits for traffic on its new inbound SA before switching outbound anyway. */
+  switchTimeoutMs?: number;
   now?: () => number;
   /** Policy priority of our entries (lower wins); default 1000. */
   priority?: number;
@@ -149,44 +157,58 @@ export class PeerRegistry extends EventEmitter<{ event: [RegistryEvent] }> {
   }
 
   /** Install (or replace) the peer's SA pair for a call and count the call. */
+  /**
+   * Install the pair a call's exchange produced.  A new call joins (or
+   * creates) its peer's entry.  A call that already has SAs is being rekeyed
+   * (a re-INVITE with a new offer): same addresses, its peer's pair is
+   * replaced make-before-break; new addresses (mobility), the call moves to
+   * the new peer entry and the old one goes when no other call uses it.
+   */
   async install(call: { callId: string; owner: number; localUri: string; peerUri: string }, plan: PairPlan): Promise<PeerSnapshot> {
     const { callId } = call;
-    if (this.calls.has(callId)) throw new RegistryError('call-exists', `call ${callId} already has SAs`);
     const key = peerKey(plan.local, plan.peer);
-    let entry = this.peers.get(key);
-    if (!entry) {
-      entry = {
-        key,
-        local: plan.local,
-        peer: plan.peer,
-        reqid: this.reqids.take(),
-        inSpi: 0,
-        outSpi: 0,
-        suite: plan.out.suite,
-        mode: plan.out.mode,
-        selectors: plan.selectors ?? [{ src: plan.local, dst: plan.peer }],
-        calls: new Set(),
-        retiring: new Set(),
-        installedAt: this.now(),
-        chain: Promise.resolve(),
-      };
-      this.peers.set(key, entry);
-    }
-    const e = entry;
+    const previous = this.calls.get(callId);
+    const e = this.peers.get(key) ?? this.newEntry(key, plan);
     // Claim the call now, so a concurrent release of the peer's last call cannot tear it down under us.
-    this.calls.set(callId, { ...call, peerKey: key, since: this.now() });
+    this.calls.set(callId, { ...call, peerKey: key, since: previous?.since ?? this.now() });
     e.calls.add(callId);
     this.stopLinger(e);
     try {
       await this.serial(e, () => (e.inSpi === 0 ? this.installNew(e, plan) : this.replace(e, plan)));
     } catch (err) {
-      this.calls.delete(callId);
-      e.calls.delete(callId);
+      if (previous) this.calls.set(callId, previous);
+      else this.calls.delete(callId);
+      if (previous?.peerKey !== key) e.calls.delete(callId);
       if (e.inSpi === 0 && e.calls.size === 0) this.forget(e);
       else if (e.calls.size === 0) this.startLinger(e);
       throw err;
     }
+    if (previous && previous.peerKey !== key) {
+      const old = this.peers.get(previous.peerKey);
+      old?.calls.delete(callId);
+      if (old && old.calls.size === 0) await this.remove(old.key, 'moved');
+    }
     return this.snapshotPeer(e);
+  }
+
+  private newEntry(key: string, plan: PairPlan): PeerEntry {
+    const e: PeerEntry = {
+      key,
+      local: plan.local,
+      peer: plan.peer,
+      reqid: this.reqids.take(),
+      inSpi: 0,
+      outSpi: 0,
+      suite: plan.out.suite,
+      mode: plan.out.mode,
+      selectors: plan.selectors ?? [{ src: plan.local, dst: plan.peer }],
+      calls: new Set(),
+      retiring: new Set(),
+      installedAt: this.now(),
+      chain: Promise.resolve(),
+    };
+    this.peers.set(key, e);
+    return e;
   }
 
   /** The call ended: the peer's SAs linger after its last call. */
@@ -201,7 +223,7 @@ export class PeerRegistry extends EventEmitter<{ event: [RegistryEvent] }> {
   }
 
   /** Remove a peer's SAs and policies now (hard expiry without rekey, admin flush). */
-  async remove(key: string, reason: 'linger' | 'expired' | 'flushed'): Promise<void> {
+  async remove(key: string, reason: RemoveReason): Promise<void> {
     const e = this.peers.get(key);
     if (!e) return;
     this.stopLinger(e);
@@ -215,7 +237,7 @@ export class PeerRegistry extends EventEmitter<{ event: [RegistryEvent] }> {
   /** The peer whose SA (dst, spi) this is, if it is one of ours. */
   peerOfSa(dst: string, spi: number): string | undefined {
     for (const e of this.peers.values()) {
-      if ((e.peer === dst && e.outSpi === spi) || (e.local === dst && (e.inSpi === spi || e.retiring.has(spi)))) return e.key;
+      if ((e.peer === dst && (e.outSpi === spi || e.pendingOut === spi)) || (e.local === dst && (e.inSpi === spi || e.retiring.has(spi)))) return e.key;
     }
     return undefined;
   }
@@ -334,23 +356,56 @@ export class PeerRegistry extends EventEmitter<{ event: [RegistryEvent] }> {
     e.installedAt = this.now();
   }
 
+  /**
+   * Make-before-break: the new pair goes in next to the old one.  Inbound,
+   * both SAs are accepted (the old one for the grace period).  Outbound, the
+   * initiator switches at once (the responder installed its new inbound SA
+   * before it answered); the responder switches when the first packet
+   * arrives on its new inbound SA, proof that the initiator has its new SAs
+   * (or after `switchTimeoutMs`), so no packet is sent under a key the peer
+   * does not have yet.
+   */
   private async replace(e: PeerEntry, plan: PairPlan): Promise<void> {
-    const old = { inSpi: e.inSpi, outSpi: e.outSpi };
     await this.kernel.installPair({ ...plan.out, reqid: e.reqid }, { ...plan.in, reqid: e.reqid }, { inViaUpdate: plan.inViaUpdate });
-    try {
-      for (const p of this.policies(e, plan.out.spi)) if (p.dir === 'out') await this.kernel.updatePolicy(p);
-    } catch (err) {
-      await this.kernel.deleteSa({ dst: plan.out.dst, spi: plan.out.spi, proto: 'esp' }).catch(() => undefined);
-      await this.kernel.deleteSa({ dst: plan.in.dst, spi: plan.in.spi, proto: 'esp' }).catch(() => undefined);
-      throw err;
-    }
+    this.retire(e, e.inSpi);
     e.inSpi = plan.in.spi;
-    e.outSpi = plan.out.spi;
     e.suite = plan.out.suite;
     e.installedAt = this.now();
-    await this.kernel.deleteSa({ dst: e.peer, spi: old.outSpi, proto: 'esp' }).catch(() => undefined);
-    this.retire(e, old.inSpi);
-    this.emit('event', { type: 'peer-sas-replaced', peerKey: e.key, calls: [...e.calls], inSpi: e.inSpi, outSpi: e.outSpi });
+    if (plan.role === 'responder') this.switchOnFirstPacket(e, plan.out.spi, plan.in.spi);
+    else await this.switchOut(e, plan.out.spi);
+    this.emit('event', { type: 'peer-sas-replaced', peerKey: e.key, calls: [...e.calls], inSpi: e.inSpi, outSpi: plan.out.spi });
+  }
+
+  /** Point the OUT policies at `spi` and delete the old outbound SA. */
+  private async switchOut(e: PeerEntry, spi: number): Promise<void> {
+    if (e.pendingOut !== undefined && e.pendingOut !== spi) {
+      // A newer exchange overtook a switch still waiting: its outbound SA is not needed.
+      await this.kernel.deleteSa({ dst: e.peer, spi: e.pendingOut, proto: 'esp' }).catch(() => undefined);
+    }
+    e.pendingOut = undefined;
+    for (const p of this.policies(e, spi)) if (p.dir === 'out') await this.kernel.updatePolicy(p);
+    const oldOut = e.outSpi;
+    e.outSpi = spi;
+    await this.kernel.deleteSa({ dst: e.peer, spi: oldOut, proto: 'esp' }).catch(() => undefined);
+  }
+
+  private switchOnFirstPacket(e: PeerEntry, outSpi: number, inSpi: number): void {
+    if (e.pendingOut !== undefined) void this.kernel.deleteSa({ dst: e.peer, spi: e.pendingOut, proto: 'esp' }).catch(() => undefined);
+    e.pendingOut = outSpi;
+    const deadline = this.now() + (this.opts.switchTimeoutMs ?? 3000);
+    const poll = async (): Promise<void> => {
+      if (e.pendingOut !== outSpi || e.inSpi !== inSpi) return;
+      const used = await this.kernel
+        .getSa({ dst: e.local, spi: inSpi, proto: 'esp' })
+        .then((sa) => sa.counters.packets > 0n)
+        .catch(() => false);
+      if (used || this.now() >= deadline) {
+        await this.serial(e, () => (e.pendingOut === outSpi ? this.switchOut(e, outSpi) : Promise.resolve())).catch(() => undefined);
+        return;
+      }
+      setTimeout(() => void poll(), 20).unref();
+    };
+    void poll();
   }
 
   /** Keep a replaced inbound SA for the grace period, then delete it. */
@@ -370,6 +425,8 @@ export class PeerRegistry extends EventEmitter<{ event: [RegistryEvent] }> {
     await this.kernel.deleteSa({ dst: e.local, spi: e.inSpi, proto: 'esp' }).catch(() => undefined);
     for (const spi of e.retiring) await this.kernel.deleteSa({ dst: e.local, spi, proto: 'esp' }).catch(() => undefined);
     e.retiring.clear();
+    if (e.pendingOut !== undefined) await this.kernel.deleteSa({ dst: e.peer, spi: e.pendingOut, proto: 'esp' }).catch(() => undefined);
+    e.pendingOut = undefined;
     e.inSpi = 0;
     e.outSpi = 0;
   }

@@ -31,7 +31,7 @@ import { RequestError } from './errors.js';
 import type { Logger } from './log.js';
 import { planOf, selectorsFor } from './plan.js';
 import { formatSpi, type CallInfo, type ParsedArgsOf, type ResultOf, type SaInfo } from './protocol.js';
-import type { PeerRegistry, PeerSnapshot } from './registry.js';
+import type { PairPlan, PeerRegistry, PeerSnapshot } from './registry.js';
 import type { Handlers, RequestContext } from './server.js';
 
 const b64 = (b: Uint8Array) => Buffer.from(b).toString('base64');
@@ -121,6 +121,21 @@ export class SipsecService {
     });
   }
 
+  /**
+   * A new offer or answer for a call id that exists is a rekey or move
+   * (re-INVITE) of an established call of the same caller and peer; anything
+   * else with a known call id is refused.
+   */
+  private callForRekey(callId: string, caller: Caller, peerUri: string): CallInfo | undefined {
+    const existing = this.calls.get(callId);
+    if (!existing) return undefined;
+    this.owners.check(callId, caller);
+    if (existing.state !== 'established' || normalizeSipUri(existing.peerUri) !== normalizeSipUri(peerUri)) {
+      throw new RequestError('call-exists', `call ${callId} already exists`);
+    }
+    return existing;
+  }
+
   private info(callId: string, ctx: Caller, localUri: string, peerUri: string, state: string): CallInfo {
     return { callId, ownerUid: ctx.uid, localUri, peerUri, state, createdAt: Math.floor(this.now() / 1000) };
   }
@@ -128,13 +143,13 @@ export class SipsecService {
   private async offer(a: ParsedArgsOf<'offer'>, ctx: RequestContext): Promise<ResultOf<'offer'>> {
     const localAddress = this.identity(a.localUri, a.localAddress);
     const { peer, creds } = this.peer(a.peerUri);
-    if (this.calls.get(a.callId)) throw new RequestError('call-exists', `call ${a.callId} already exists`);
+    const existing = this.callForRekey(a.callId, who(ctx), a.peerUri);
     this.owners.claim(a.callId, who(ctx));
     let inboundSpi: number;
     try {
       inboundSpi = await this.d.kernel.allocSpi({ src: unspecified(localAddress), dst: localAddress, proto: 'esp' });
     } catch (e) {
-      this.owners.release(a.callId);
+      if (!existing) this.owners.release(a.callId);
       throw kernelFailure(e);
     }
     let state: InitiatorState;
@@ -152,12 +167,13 @@ export class SipsecService {
         now: this.now,
       }));
     } catch (e) {
-      this.owners.release(a.callId);
+      if (!existing) this.owners.release(a.callId);
       await this.d.kernel.deleteSa({ dst: localAddress, spi: inboundSpi, proto: 'esp' }).catch(() => undefined);
       throw mikeyFailure(e);
     }
     const pending: PendingOffer = { state, inboundSpi, localAddress };
-    this.calls.offered(this.info(a.callId, who(ctx), a.localUri, a.peerUri, 'offered'), pending, Math.max(0, state.expiresAt - this.now()));
+    const info = existing ?? this.info(a.callId, who(ctx), a.localUri, a.peerUri, 'offered');
+    this.calls.offered(info, pending, Math.max(0, state.expiresAt - this.now()));
     this.d.log.info('offer', { callId: a.callId, peer: a.peerUri, mode: peer.mode, spi: formatSpi(inboundSpi) });
     return { mikey: b64(message), contentType: 'application/mikey' };
   }
@@ -165,7 +181,7 @@ export class SipsecService {
   private async answer(a: ParsedArgsOf<'answer'>, ctx: RequestContext): Promise<ResultOf<'answer'>> {
     const localAddress = this.identity(a.localUri, a.localAddress);
     const { peer, creds } = this.peer(a.peerUri);
-    if (this.calls.get(a.callId)) throw new RequestError('call-exists', `call ${a.callId} already exists`);
+    const existing = this.callForRekey(a.callId, who(ctx), a.peerUri);
     this.owners.claim(a.callId, who(ctx));
     let reserved: number | undefined;
     const outcome = await respond(Buffer.from(a.mikey, 'base64'), {
@@ -183,13 +199,13 @@ export class SipsecService {
       replayCache: this.d.replay,
       now: this.now,
     }).catch((e: unknown) => {
-      this.owners.release(a.callId);
+      if (!existing) this.owners.release(a.callId);
       throw kernelFailure(e);
     });
     // Only authenticated messages enter the replay cache: persist it before answering.
     this.d.save();
     if (!outcome.ok) {
-      this.owners.release(a.callId);
+      if (!existing) this.owners.release(a.callId);
       if (reserved) await this.d.kernel.deleteSa({ dst: localAddress, spi: reserved, proto: 'esp' }).catch(() => undefined);
       this.d.log.warn('answer rejected', { callId: a.callId, peer: a.peerUri, mikeyErr: outcome.error.errNo, reason: outcome.error.detail });
       throw new RequestError('mikey-rejected', outcome.error.message, {
@@ -199,10 +215,10 @@ export class SipsecService {
         warning: `399 sipsec "MIKEY: ${errNoName(outcome.error.errNo)}"`,
       });
     }
-    const sas = await this.install({ callId: a.callId, owner: ctx.caller.uid, localUri: a.localUri, peerUri: a.peerUri }, outcome.result, a.sdp, () => {
-      this.owners.release(a.callId);
+    const sas = await this.install({ callId: a.callId, owner: ctx.caller.uid, localUri: a.localUri, peerUri: a.peerUri }, outcome.result, 'responder', a.sdp, () => {
+      if (!existing) this.owners.release(a.callId);
     });
-    this.calls.established(this.info(a.callId, who(ctx), a.localUri, a.peerUri, 'established'));
+    this.calls.established(existing ?? this.info(a.callId, who(ctx), a.localUri, a.peerUri, 'established'));
     return { mikey: b64(outcome.response), contentType: 'application/mikey', sas };
   }
 
@@ -213,18 +229,21 @@ export class SipsecService {
     if (!info || !pending) throw new RequestError('not-offered', `call ${a.callId} has no offer waiting for a response`);
     const { creds } = this.peer(info.peerUri);
     let result: ExchangeResult;
+    const rekey = info.state === 'established';
+    // A failed first exchange ends the call; a failed rekey leaves it on its current SAs.
+    const fail = async () => {
+      await this.d.kernel.deleteSa({ dst: pending.localAddress, spi: pending.inboundSpi, proto: 'esp' }).catch(() => undefined);
+      if (rekey) return;
+      await this.calls.drop(a.callId);
+      this.owners.release(a.callId);
+    };
     try {
       result = verifyResponse(pending.state, Buffer.from(a.mikey, 'base64'), { credentials: creds, now: this.now });
     } catch (e) {
-      await this.calls.drop(a.callId);
-      await this.d.kernel.deleteSa({ dst: pending.localAddress, spi: pending.inboundSpi, proto: 'esp' }).catch(() => undefined);
-      this.owners.release(a.callId);
+      await fail();
       throw mikeyFailure(e);
     }
-    const sas = await this.install({ callId: a.callId, owner: ctx.caller.uid, localUri: info.localUri, peerUri: info.peerUri }, result, a.sdp, async () => {
-      await this.calls.drop(a.callId);
-      this.owners.release(a.callId);
-    });
+    const sas = await this.install({ callId: a.callId, owner: ctx.caller.uid, localUri: info.localUri, peerUri: info.peerUri }, result, 'initiator', a.sdp, fail);
     this.calls.established({ ...info, state: 'established' });
     return { sas };
   }
@@ -233,11 +252,12 @@ export class SipsecService {
   private async install(
     call: { callId: string; owner: number; localUri: string; peerUri: string },
     result: ExchangeResult,
+    role: NonNullable<PairPlan['role']>,
     peerSdp: string | undefined,
     onFailure: () => unknown,
   ): Promise<SaInfo[]> {
     try {
-      const plan = planOf(result, selectorsFor(this.d.config.protection.scope, result.localAddr, result.peerAddr, peerSdp));
+      const plan = planOf(result, role, selectorsFor(this.d.config.protection.scope, result.localAddr, result.peerAddr, peerSdp));
       const snap = await this.d.registry.install(call, plan);
       this.d.save();
       this.d.log.info('sas installed', { callId: call.callId, peer: snap.peer, in: formatSpi(snap.inSpi), out: formatSpi(snap.outSpi), suite: snap.suite });

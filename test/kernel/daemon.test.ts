@@ -2,107 +2,27 @@
 // processes, in their own namespaces), a UA-side client driving a MIKEY-PSK
 // exchange through the sockets, real ESP traffic, release and linger, the
 // attacks a daemon must refuse, and a kill -9 restart under open calls.
-import { spawn, type ChildProcess } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { chmodSync } from 'node:fs';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { SipsecClient, SipsecClientError } from '../../src/client/client.js';
-import { createTopology, type Topology } from '../../src/lab/topology.js';
+import { SipsecClientError } from '../../src/client/client.js';
+import { ALICE, BOB, ROOT, startPair, type Pair } from './helpers/sipsecd.js';
 
-const ROOT = resolve(import.meta.dirname, '..', '..');
 const A = '10.0.0.1';
 const B = '10.0.0.2';
-const ALICE = 'sip:alice@example.org';
-const BOB = 'sip:bob@example.org';
 
-let t: Topology;
-let dir: string;
-const daemons = new Map<string, ChildProcess>();
-
-function config(host: 'a' | 'b'): string {
-  const me = host === 'a' ? { uri: ALICE, addr: A } : { uri: BOB, addr: B };
-  const peer = host === 'a' ? BOB : ALICE;
-  const file = join(dir, `${host}.yaml`);
-  writeFileSync(
-    file,
-    `identities:
-  - uri: ${me.uri}
-    addresses: [${me.addr}]
-peers:
-  - match: ${peer}
-    mode: psk
-    psk: { file: ${join(dir, 'psk')}, format: hex }
-algorithms: { suites: [aes-gcm-128], minimum: aes-cbc-128-hmac-sha1 }
-linger: 2
-access: { users: [65534] }
-socket: { path: ${join(dir, host, 'sipsecd.sock')}, mode: "0660" }
-stateDir: ${join(dir, host, 'state')}
-`,
-    { mode: 0o600 },
-  );
-  return file;
-}
-
-async function startDaemon(host: 'a' | 'b'): Promise<void> {
-  const sock = join(dir, host, 'sipsecd.sock');
-  const child = t.spawn(host, [process.execPath, join(ROOT, 'bin/sipsecd.js'), '--config', join(dir, `${host}.yaml`)]);
-  let err = '';
-  child.stderr?.on('data', (c: Buffer) => (err += c.toString()));
-  daemons.set(host, child);
-  // The socket file may be a stale one of a killed daemon: wait until it answers
-  // (node starts slowly in UML, slower still on a loaded machine).
-  for (let i = 0; i < 1200; i++) {
-    const c = existsSync(sock) ? await SipsecClient.connect(sock).catch(() => undefined) : undefined;
-    if (c) {
-      await c.ping();
-      c.close();
-      return;
-    }
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  throw new Error(`sipsecd on ${host} did not start: ${err}`);
-}
-
-async function xfrm(host: string, what: 'state' | 'policy'): Promise<string> {
-  return (await t.exec(host, ['ip', 'xfrm', what])).stdout;
-}
-
-const client = (host: 'a' | 'b') => SipsecClient.connect(join(dir, host, 'sipsecd.sock'));
-
-/** One call from alice (a) to bob (b), as a UA pair drives it. */
-async function call(callId: string): Promise<{ ca: SipsecClient; cb: SipsecClient }> {
-  const ca = await client('a');
-  const cb = await client('b');
-  const offer = await ca.offer({ callId, localUri: ALICE, peerUri: BOB, localAddress: A });
-  const answer = await cb.answer({ callId, localUri: BOB, peerUri: ALICE, mikey: offer.mikey, peerAddress: A, localAddress: B });
-  await ca.confirm({ callId, mikey: answer.mikey, peerAddress: B });
-  return { ca, cb };
-}
+let p: Pair;
+const xfrm = (h: 'a' | 'b', what: 'state' | 'policy') => p.xfrm(h, what);
+const client = (h: 'a' | 'b') => p.client(h);
+const call = (callId: string) => p.call(callId);
 
 describe('sipsecd in the lab', () => {
   beforeAll(async () => {
     expect(process.env.SIPSEC_LAB_INSIDE).toBe('1');
-    t = await createTopology({
-      hosts: [
-        { name: 'a', addrs: [`${A}/24`] },
-        { name: 'b', addrs: [`${B}/24`] },
-      ],
-      links: [{ type: 'veth', a: 'a', b: 'b' }],
-    }, 'dmn-');
-    dir = mkdtempSync('/tmp/sipsecd-');
-    for (const h of ['a', 'b']) mkdirSync(join(dir, h), { recursive: true });
-    writeFileSync(join(dir, 'psk'), '00112233445566778899aabbccddeeff00112233\n', { mode: 0o600 });
-    chmodSync(join(dir, 'psk'), 0o600);
-    config('a');
-    config('b');
-    await startDaemon('a');
-    await startDaemon('b');
-  }, 60_000);
+    p = await startPair({ prefix: 'dmn-', a: [`${A}/24`], b: [`${B}/24`] });
+  }, 120_000);
 
-  afterAll(async () => {
-    for (const d of daemons.values()) d.kill('SIGKILL');
-    await t?.destroy();
-  });
+  afterAll(async () => p?.destroy());
 
   it('sets up a call: SAs on both hosts before 200 OK / ACK, and ESP traffic passes', async () => {
     const { ca, cb } = await call('call-1');
@@ -111,7 +31,7 @@ describe('sipsecd in the lab', () => {
     expect(sa).toContain('rfc4106(gcm(aes))');
     expect((await xfrm('b', 'state')).match(/proto esp/g)).toHaveLength(2);
     expect((await xfrm('a', 'policy')).match(/dir (in|out)/g)?.sort()).toEqual(['dir in', 'dir out']);
-    const ping = await t.exec('a', ['ping', '-c', '3', '-i', '0.2', '-W', '2', B]);
+    const ping = await p.t.exec('a', ['ping', '-c', '3', '-i', '0.2', '-W', '2', B]);
     expect(ping.code).toBe(0);
     const sas = (await ca.sas('call-1')).sas;
     expect(sas).toHaveLength(2);
@@ -130,7 +50,7 @@ describe('sipsecd in the lab', () => {
     // The new exchange replaced the pair (make-before-break): new in + out, and the old inbound SA
     // kept for the grace period so packets the peer sent under the old keys still arrive.
     expect((await xfrm('a', 'state')).match(/proto esp/g)).toHaveLength(3);
-    expect((await t.exec('a', ['ping', '-c', '1', '-W', '2', B])).code).toBe(0);
+    expect((await p.t.exec('a', ['ping', '-c', '1', '-W', '2', B])).code).toBe(0);
     await ca.release('call-1');
     await cb.release('call-1');
     expect((await xfrm('a', 'state')).match(/proto esp/g)).toHaveLength(3);
@@ -176,20 +96,20 @@ describe('sipsecd in the lab', () => {
       try { const c = await SipsecClient.connect(process.argv[1]); await c.ping(); console.log('connected'); c.close(); }
       catch (e) { console.log(e.code); }
     })`;
-    const sock = join(dir, 'a', 'sipsecd.sock');
-    chmodSync(dir, 0o755);
-    chmodSync(join(dir, 'a'), 0o755);
+    const sock = p.sock('a');
+    chmodSync(p.dir, 0o755);
+    chmodSync(join(p.dir, 'a'), 0o755);
     chmodSync(sock, 0o666);
-    const denied = await t.exec('a', [process.execPath, '-e', script, sock], { user: { uid: 12345, gid: 12345 } });
+    const denied = await p.t.exec('a', [process.execPath, '-e', script, sock], { user: { uid: 12345, gid: 12345 } });
     expect(denied.stdout.trim()).toBe('forbidden');
-    const allowed = await t.exec('a', [process.execPath, '-e', script, sock], { user: { uid: 65534, gid: 65534 } });
+    const allowed = await p.t.exec('a', [process.execPath, '-e', script, sock], { user: { uid: 65534, gid: 65534 } });
     expect(allowed.stdout.trim()).toBe('connected');
     const release = `import('${ROOT}/dist/client/client.js').then(async ({ SipsecClient }) => {
       const c = await SipsecClient.connect(process.argv[1]);
       try { await c.release('call-4'); console.log('released'); } catch (e) { console.log(e.code); } c.close();
     })`;
     const { ca, cb } = await call('call-4');
-    const other = await t.exec('a', [process.execPath, '-e', release, sock], { user: { uid: 65534, gid: 65534 } });
+    const other = await p.t.exec('a', [process.execPath, '-e', release, sock], { user: { uid: 65534, gid: 65534 } });
     expect(other.stdout.trim()).toBe('forbidden');
     await ca.release('call-4');
     await cb.release('call-4');
@@ -201,11 +121,11 @@ describe('sipsecd in the lab', () => {
     const { ca, cb } = await call('call-6');
     await ca.subscribe(['rekey-needed']);
     const got = new Promise((resolve) => ca.once('event', resolve));
-    const sock = join(dir, 'a', 'sipsecd.sock');
-    const rekey = await t.exec('a', [process.execPath, join(ROOT, 'bin/sipsec.js'), 'rekey', B, '--socket', sock]);
+    const sock = p.sock('a');
+    const rekey = await p.t.exec('a', [process.execPath, join(ROOT, 'bin/sipsec.js'), 'rekey', B, '--socket', sock]);
     expect(rekey.code).toBe(0);
     expect(await got).toMatchObject({ event: 'rekey-needed', data: { callId: 'call-6' } });
-    const sas = await t.exec('a', [process.execPath, join(ROOT, 'bin/sipsec.js'), 'sas', '--json', '--socket', sock]);
+    const sas = await p.t.exec('a', [process.execPath, join(ROOT, 'bin/sipsec.js'), 'sas', '--json', '--socket', sock]);
     expect(sas.code).toBe(0);
     const listed = JSON.parse(sas.stdout) as { sas: { spi: string }[] };
     expect(listed.sas).toHaveLength(2);
@@ -221,13 +141,13 @@ describe('sipsecd in the lab', () => {
     const { ca, cb } = await call('call-5');
     ca.close();
     const before = await xfrm('a', 'state');
-    daemons.get('a')!.kill('SIGKILL');
+    p.kill('a');
     await new Promise((r) => setTimeout(r, 300));
-    await startDaemon('a');
+    await p.start('a');
     expect(await xfrm('a', 'state')).toBe(before);
     const ca2 = await client('a');
     expect((await ca2.calls()).calls.map((c) => c.callId)).toContain('call-5');
-    expect((await t.exec('a', ['ping', '-c', '1', '-W', '2', B])).code).toBe(0);
+    expect((await p.t.exec('a', ['ping', '-c', '1', '-W', '2', B])).code).toBe(0);
     await ca2.release('call-5');
     await cb.release('call-5');
     ca2.close();

@@ -44,6 +44,11 @@ afterAll(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
+/** A request that must fail: its error, or a test failure if it succeeded. */
+const unexpected = (r: unknown): never => {
+  throw new Error(`expected a SipsecClientError, got ${JSON.stringify(r)}`);
+};
+
 describe('SipsecClient', () => {
   it('round-trips typed requests', async () => {
     const c = await SipsecClient.connect(path);
@@ -71,16 +76,16 @@ describe('SipsecClient', () => {
     expect(e).toBeInstanceOf(SipsecClientError);
     const err = e as SipsecClientError;
     expect([err.code, err.message, err.sipStatus, err.mikey, err.mikeyErr]).toEqual(['mikey-rejected', 'authentication failed', 488, MIKEY_B64, 5]);
-    const bad = await c.confirm({ callId: 'c2', mikey: 'not base64!', peerAddress: 'nowhere' }).catch((x: SipsecClientError) => x);
+    const bad = await c.confirm({ callId: 'c2', mikey: 'not base64!', peerAddress: 'nowhere' }).then(unexpected, (x: SipsecClientError) => x);
     expect(bad.code).toBe('invalid-args');
     expect((bad.extra.issues as { path: string }[]).map((i) => i.path).sort()).toEqual(['mikey', 'peerAddress']);
-    expect((await c.flush().catch((x: SipsecClientError) => x)).code).toBe('not-implemented');
+    expect((await c.flush().then(unexpected, (x: SipsecClientError) => x)).code).toBe('not-implemented');
     await c.close();
   });
 
   it('times out a request the daemon does not answer in time', async () => {
     const c = await SipsecClient.connect(path, { timeoutMs: 100 });
-    const e = await c.calls().catch((x: SipsecClientError) => x);
+    const e = await c.calls().then(unexpected, (x: SipsecClientError) => x);
     expect(e.code).toBe('timeout');
     expect(await c.ping()).toMatchObject({ pong: true });
     await c.close();
@@ -106,9 +111,9 @@ describe('SipsecClient', () => {
     const denyPath = join(dir, 'deny.sock');
     const deny = await startServer({ path: denyPath, authorize: () => null, handlers: {} });
     const c = await SipsecClient.connect(denyPath);
-    const e = await c.ping().catch((x: SipsecClientError) => x);
+    const e = await c.ping().then(unexpected, (x: SipsecClientError) => x);
     expect(['forbidden', 'connection-closed']).toContain(e.code);
-    expect((await c.ping().catch((x: SipsecClientError) => x)).code).toMatch(/forbidden|connection-closed/);
+    expect((await c.ping().then(unexpected, (x: SipsecClientError) => x)).code).toMatch(/forbidden|connection-closed/);
     await deny.close();
   });
 });

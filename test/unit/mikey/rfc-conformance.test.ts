@@ -13,6 +13,7 @@ import { kemacDecrypt } from '../../../src/mikey/kemac-crypto.js';
 import { decodePkeKemacPlaintext, encodePkeKemacPlaintext, KeyDataType } from '../../../src/mikey/payloads/keydata.js';
 import { KvType } from '../../../src/mikey/payloads/constants.js';
 import { DhGroup } from '../../../src/mikey/payloads/dh.js';
+import { IdType } from '../../../src/mikey/payloads/id.js';
 import { envelopeDecrypt, verifyMessageSignature } from '../../../src/mikey/pke.js';
 import { ENV_KEY_BYTES } from '../../../src/mikey/modes/pke.js';
 import type { MikeyMode } from '../../../src/mikey/result.js';
@@ -26,7 +27,6 @@ const hmac = (key: Uint8Array, ...parts: Uint8Array[]) => {
   for (const p of parts) h.update(p);
   return Uint8Array.from(h.digest());
 };
-const cat = (...parts: Uint8Array[]) => Uint8Array.from(Buffer.concat(parts));
 
 async function run(mode: MikeyMode, dhGroup?: 1 | 2 | 5 | 14) {
   const { message } = createOffer({
@@ -96,7 +96,7 @@ describe('RFC 3830 §3.2, §6.2: the public-key mode KEMAC', () => {
   });
 
   it('an encrypted IDi that differs from the IDi payload is AUTH_FAILURE; the plaintext codec round-trips', () => {
-    const idi = { kind: 'id' as const, idType: 1, id: Buffer.from(ALICE) };
+    const idi = { kind: 'id' as const, idType: IdType.URI, id: Buffer.from(ALICE) };
     const kd = { kind: 'keydata' as const, type: KeyDataType.TGK, key: new Uint8Array(16).fill(7), kv: { kvType: KvType.NULL } };
     const round = decodePkeKemacPlaintext(encodePkeKemacPlaintext(idi, [kd]));
     expect(Buffer.from(round.idi.id).toString()).toBe(ALICE);
