@@ -98,7 +98,9 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
 
   const onKernel = async (ev: KernelEvent) => {
     if (ev.type === 'resync') {
-      log.warn('kernel events lost (ENOBUFS): resynchronising');
+      const gone = await registry.resync(await kernel.listSas());
+      log.warn('kernel events lost (ENOBUFS): resynchronised by dump', { peersGone: gone.length });
+      for (const g of gone) for (const callId of g.calls) srv.publish('sa-expired', { callId, spi: 'unknown' }, toOwners([callId]));
       return;
     }
     if (ev.type !== 'expire' || !ev.owned) return;

@@ -302,6 +302,23 @@ export class PeerRegistry extends EventEmitter<{ event: [RegistryEvent] }> {
     return { peers: this.peers.size, orphans };
   }
 
+  /**
+   * After lost kernel events (ENOBUFS): compare with a fresh dump.  A peer
+   * whose current SAs are gone from the kernel (an expiry we missed, or
+   * someone deleted them) is removed; returns those peers and their calls.
+   */
+  async resync(kernelSas: SaInfo[]): Promise<{ peerKey: string; calls: string[] }[]> {
+    const present = new Set(kernelSas.map((s) => `${s.id.dst}|${s.id.spi}`));
+    const gone: { peerKey: string; calls: string[] }[] = [];
+    for (const e of [...this.peers.values()]) {
+      if (e.inSpi === 0) continue;
+      if (present.has(`${e.peer}|${e.outSpi}`) && present.has(`${e.local}|${e.inSpi}`)) continue;
+      gone.push({ peerKey: e.key, calls: [...e.calls] });
+      await this.remove(e.key, 'expired');
+    }
+    return gone;
+  }
+
   /** Stop all timers (daemon shutdown); SAs stay in the kernel for the next start. */
   close(): void {
     for (const e of this.peers.values()) this.stopLinger(e);
