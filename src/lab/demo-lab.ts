@@ -1,0 +1,224 @@
+/**
+ * The SIP lab shared by the end-to-end demo (demo-inside.ts) and the SIP
+ * lab tests (test/kernel/sip*.test.ts): inside the lab, as root,
+ *
+ *   alice 10.0.0.1 ─┐
+ *   bob   10.0.0.2 ─┼─ bridge
+ *   proxy 10.0.0.3 ─┘  kamailio (config/kamailio) as registrar + proxy for example.org
+ *
+ * sipsecd on alice and bob (PSK peers, linger 2 s), reference UAs run as
+ * uid 65534 (`sipsec ua`), their JSON-lines events collected.
+ */
+import type { ChildProcess } from 'node:child_process';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { SipsecClient } from '../client/client.js';
+import { createTopology, type Topology } from './topology.js';
+
+export const ROOT = resolve(import.meta.dirname, '..', '..');
+export const ADDR = { alice: '10.0.0.1', bob: '10.0.0.2', proxy: '10.0.0.3' } as const;
+export const URI = { alice: 'sip:alice@example.org', bob: 'sip:bob@example.org' } as const;
+/** A caller whose PSK bob's daemon does not share (see daemonConfig). */
+export const CAROL = 'sip:carol@example.org';
+export const PASSWORD = { alice: 'alice-lab-secret', bob: 'bob-lab-secret' } as const;
+export const UA_USER = { uid: 65534, gid: 65534 };
+export type UaHost = 'alice' | 'bob';
+
+export interface UaEventLine {
+  readonly t: number;
+  readonly event: string;
+  readonly callId?: string;
+  readonly [k: string]: unknown;
+}
+
+export interface UaRun {
+  readonly child: ChildProcess;
+  readonly events: UaEventLine[];
+  /** stderr so far. */
+  stderr(): string;
+  /** Resolves with the first event named `name` (matching `pred`); rejects after `timeoutMs`. */
+  waitFor(name: string, timeoutMs?: number, pred?: (e: UaEventLine) => boolean): Promise<UaEventLine>;
+  readonly exit: Promise<number>;
+}
+
+export interface SipLab {
+  readonly t: Topology;
+  readonly dir: string;
+  /** Write the UA config of `host` (overrides as YAML lines) and return its path. */
+  uaConfig(host: UaHost, extra?: Record<string, string>): string;
+  /** Start `sipsec ua --config <cfg> ...args` on `host` as uid 65534. */
+  ua(host: UaHost, config: string, args: string[]): UaRun;
+  xfrm(host: UaHost, what: 'state' | 'policy'): Promise<string>;
+  client(host: UaHost): Promise<SipsecClient>;
+  stop(): Promise<void>;
+}
+
+/**
+ * alice's daemon also holds the identity CAROL; bob's has a peer entry for
+ * CAROL with another PSK, so an offer made as carol fails bob's MAC check
+ * (the 488 + MIKEY error case).
+ */
+function daemonConfig(dir: string, host: UaHost): string {
+  const peer: UaHost = host === 'alice' ? 'bob' : 'alice';
+  const file = join(dir, `${host}-sipsecd.yaml`);
+  const psk = (name: string) => `{ file: ${join(dir, name)}, format: hex }`;
+  writeFileSync(
+    file,
+    `identities:
+  - uri: ${URI[host]}
+    addresses: [${ADDR[host]}]
+${host === 'alice' ? `  - uri: ${CAROL}\n    addresses: [${ADDR.alice}]\n` : ''}peers:
+  - match: ${URI[peer]}
+    mode: psk
+    psk: ${psk('psk')}
+${host === 'bob' ? `  - match: ${CAROL}\n    mode: psk\n    psk: ${psk('psk-carol')}\n` : ''}algorithms: { suites: [aes-gcm-128], minimum: aes-cbc-128-hmac-sha1 }
+linger: 2
+access: { users: [${UA_USER.uid}] }
+socket: { path: ${join(dir, host, 'sipsecd.sock')}, mode: "0666" }
+stateDir: ${join(dir, host, 'state')}
+`,
+    { mode: 0o600 },
+  );
+  return file;
+}
+
+async function waitFor(check: () => Promise<boolean>, what: string, ms = 15_000): Promise<void> {
+  const end = Date.now() + ms;
+  while (Date.now() < end) {
+    if (await check()) return;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`timed out waiting for ${what}`);
+}
+
+export async function startSipLab(opts: { auth?: boolean; prefix?: string } = {}): Promise<SipLab> {
+  const t = await createTopology(
+    {
+      hosts: [
+        { name: 'alice', addrs: [`${ADDR.alice}/24`] },
+        { name: 'bob', addrs: [`${ADDR.bob}/24`] },
+        { name: 'proxy', addrs: [`${ADDR.proxy}/24`] },
+      ],
+      links: [{ type: 'bridge', name: 'br', hosts: ['alice', 'bob', 'proxy'] }],
+    },
+    opts.prefix ?? 'sip-',
+  );
+  const dir = mkdtempSync('/tmp/siplab-');
+  chmodSync(dir, 0o755);
+  const procs: ChildProcess[] = [];
+  try {
+    writeFileSync(join(dir, 'psk'), '00112233445566778899aabbccddeeff00112233\n', { mode: 0o600 });
+    writeFileSync(join(dir, 'psk-carol'), 'ffeeddccbbaa99887766554433221100ffeeddcc\n', { mode: 0o600 });
+    for (const h of ['alice', 'bob'] as const) {
+      mkdirSync(join(dir, h), { mode: 0o755 });
+      chmodSync(join(dir, h), 0o755);
+      const d = t.spawn(h, [process.execPath, join(ROOT, 'bin/sipsecd.js'), '--config', daemonConfig(dir, h)]);
+      procs.push(d);
+      const sock = join(dir, h, 'sipsecd.sock');
+      await waitFor(async () => {
+        if (!existsSync(sock)) return false;
+        const c = await SipsecClient.connect(sock).catch(() => undefined);
+        if (!c) return false;
+        await c.close();
+        return true;
+      }, `sipsecd on ${h}`, 90_000);
+    }
+    mkdirSync(join(dir, 'kamailio'));
+    const kam = t.spawn('proxy', [
+      'kamailio', '-f', join(ROOT, 'config/kamailio/kamailio.cfg'), '-DD', '-E',
+      ...(opts.auth === false ? [] : ['-A', 'WITH_AUTH']),
+      '-l', `udp:${ADDR.proxy}:5060`, '-l', `tcp:${ADDR.proxy}:5060`,
+      '-Y', join(dir, 'kamailio'), '-m', '32', '-M', '8',
+    ]);
+    let kamLog = '';
+    kam.stderr?.on('data', (c: Buffer) => (kamLog += c.toString()));
+    procs.push(kam);
+    await waitFor(async () => (await t.exec('proxy', ['ss', '-ltnu'])).stdout.includes(`${ADDR.proxy}:5060`), `kamailio (${kamLog.slice(-500)})`);
+  } catch (e) {
+    for (const p of procs) p.kill('SIGKILL');
+    await t.destroy();
+    throw e;
+  }
+
+  const lab: SipLab = {
+    t,
+    dir,
+    uaConfig(host, extra = {}) {
+      const file = join(dir, `${host}-ua-${Object.keys(extra).length}-${Math.random().toString(36).slice(2, 8)}.yaml`);
+      const base: Record<string, string> = {
+        uri: URI[host],
+        address: ADDR[host],
+        port: '5060',
+        proxy: `${ADDR.proxy}:5060`,
+        auth: `{ username: ${host}, password: ${PASSWORD[host]} }`,
+        socket: join(dir, host, 'sipsecd.sock'),
+        media: `{ port: ${host === 'alice' ? 40000 : 40002}, rate: 50 }`,
+      };
+      const all = { ...base, ...extra };
+      writeFileSync(file, Object.entries(all).map(([k, v]) => `${k}: ${v}\n`).join(''), { mode: 0o644 });
+      chmodSync(file, 0o644);
+      return file;
+    },
+    ua(host, config, args) {
+      const child = t.spawn(host, [process.execPath, join(ROOT, 'dist/cli/ua-main.js'), '--config', config, ...args], { user: UA_USER });
+      return watchUa(child);
+    },
+    async xfrm(host, what) {
+      return (await t.exec(host, ['ip', '-s', 'xfrm', what])).stdout;
+    },
+    client: (host) => SipsecClient.connect(join(dir, host, 'sipsecd.sock')),
+    async stop() {
+      for (const p of procs) p.kill('SIGTERM');
+      await new Promise((r) => setTimeout(r, 300));
+      for (const p of procs) p.kill('SIGKILL');
+      await t.destroy();
+    },
+  };
+  return lab;
+}
+
+/** Follow a UA process: parse its JSON-lines events as they come. */
+export function watchUa(child: ChildProcess): UaRun {
+  const events: UaEventLine[] = [];
+  const waiters: (() => void)[] = [];
+  let buf = '';
+  let err = '';
+  child.stdout?.on('data', (c: Buffer) => {
+    buf += c.toString();
+    let nl: number;
+    while ((nl = buf.indexOf('\n')) >= 0) {
+      const line = buf.slice(0, nl);
+      buf = buf.slice(nl + 1);
+      try {
+        events.push(JSON.parse(line) as UaEventLine);
+      } catch {
+        err += `${line}\n`;
+      }
+      for (const w of waiters.splice(0)) w();
+    }
+  });
+  child.stderr?.on('data', (c: Buffer) => (err += c.toString()));
+  const exit = new Promise<number>((r) => child.on('exit', (code) => r(code ?? 128)));
+  return {
+    child,
+    events,
+    stderr: () => err,
+    exit,
+    waitFor(name, timeoutMs = 20_000, pred = () => true) {
+      return new Promise((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error(`no "${name}" event within ${timeoutMs} ms; events: ${events.map((e) => e.event).join(',')}; stderr: ${err.slice(-800)}`)), timeoutMs);
+        const check = (): void => {
+          const e = events.find((x) => x.event === name && pred(x));
+          if (e) {
+            clearTimeout(timer);
+            resolve(e);
+          } else waiters.push(check);
+        };
+        check();
+        void exit.then(() => setTimeout(() => waiters.splice(0).forEach((w) => w()), 0));
+      });
+    },
+  };
+}
+
+

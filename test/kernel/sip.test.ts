@@ -1,0 +1,113 @@
+// The reference UA through kamailio on the lab kernel: REGISTER with digest
+// authentication, a call keyed by sipsecd (SAs on bob before 200 OK, on
+// alice before ACK), media over ESP with no packet lost at start, BYE and the
+// linger; a refused offer (488); a callee without multipart (415 + fallback);
+// and tshark finding no malformed SIP message in the capture.
+import { type ChildProcess } from 'node:child_process';
+import { existsSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { CAROL, startSipLab, URI, type SipLab, type UaEventLine } from '../../src/lab/demo-lab.js';
+
+let lab: SipLab;
+let capture: ChildProcess;
+let pcap: string;
+
+const ev = (events: UaEventLine[], name: string) => events.find((e) => e.event === name);
+
+describe('SIP + MIKEY through kamailio in the lab', () => {
+  beforeAll(async () => {
+    expect(process.env.SIPSEC_LAB_INSIDE).toBe('1');
+    lab = await startSipLab({ prefix: 'sipt-' });
+    pcap = join(lab.dir, 'sip.pcap');
+    capture = lab.t.spawn('proxy', ['tshark', '-q', '-i', 'eth0', '-f', 'port 5060', '-w', pcap]);
+    // dumpcap writes the pcap header once it captures (tshark is slow to start under UML).
+    for (let i = 0; i < 600 && !(existsSync(pcap) && statSync(pcap).size > 0); i++) await new Promise((r) => setTimeout(r, 100));
+    expect(existsSync(pcap)).toBe(true);
+  }, 240_000);
+
+  afterAll(async () => {
+    capture?.kill('SIGKILL');
+    await lab?.stop();
+  });
+
+  it('calls bob through kamailio: keyed before 200 OK / ACK, media over ESP, 0 packets lost at start, SAs gone after BYE + linger', async () => {
+    const bob = lab.ua('bob', lab.uaConfig('bob'), ['answer', '--count', '1', '--timeout', '120']);
+    await bob.waitFor('register-done', 60_000, (e) => e.status === 200);
+    const alice = lab.ua('alice', lab.uaConfig('alice'), ['call', URI.bob, '--duration', '2']);
+    await alice.waitFor('media-start', 60_000);
+    // Mid-call: SAs on both hosts, and ESP counters moving.
+    await new Promise((r) => setTimeout(r, 1000));
+    const stateA = await lab.xfrm('alice', 'state');
+    const stateB = await lab.xfrm('bob', 'state');
+    expect(stateA.match(/proto esp/g)).toHaveLength(2);
+    expect(stateB.match(/proto esp/g)).toHaveLength(2);
+    expect(await alice.exit).toBe(0);
+    expect(await bob.exit).toBe(0);
+    const a = alice.events;
+    const b = bob.events;
+    // Ordering: bob's SAs before his 200 OK; alice's before her ACK; media after the ACK.
+    expect(ev(b, 'sas-installed')!.t).toBeLessThan(ev(b, '200-sent')!.t);
+    expect(ev(a, 'sas-installed')!.t).toBeLessThan(ev(a, 'ack-sent')!.t);
+    expect(ev(a, 'ack-sent')!.t).toBeLessThanOrEqual(ev(a, 'media-start')!.t);
+    expect(ev(b, 'ack-received')!.t).toBeLessThanOrEqual(ev(b, 'media-start')!.t);
+    expect(ev(a, 'invite-sent')).toMatchObject({ mikey: true });
+    // Media: both directions arrived, none lost at the start.
+    const ma = ev(a, 'media-stats')!;
+    const mb = ev(b, 'media-stats')!;
+    expect(ma.received as number).toBeGreaterThan(50);
+    expect(mb.received as number).toBeGreaterThan(50);
+    expect(ma.lostAtStart).toBe(0);
+    expect(mb.lostAtStart).toBe(0);
+    expect(ev(a, 'released')).toBeTruthy();
+    expect(ev(b, 'released')).toBeTruthy();
+    // After BYE the SAs linger (2 s), then go.
+    await new Promise((r) => setTimeout(r, 3500));
+    expect(await lab.xfrm('alice', 'state')).toBe('');
+    expect(await lab.xfrm('bob', 'state')).toBe('');
+  }, 180_000);
+
+  it('answers a MIKEY offer it cannot accept with 488, a Warning and the MIKEY error message', async () => {
+    // bob's sipsecd has another PSK for carol: the MAC check fails, the UA turns the refusal into a 488.
+    const bob = lab.ua('bob', lab.uaConfig('bob'), ['answer', '--count', '1', '--timeout', '120']);
+    await bob.waitFor('register-done', 60_000, (e) => e.status === 200);
+    const alice = lab.ua('alice', lab.uaConfig('alice', { uri: CAROL, register: 'false' }), ['call', URI.bob]);
+    expect(await alice.exit).toBe(1);
+    await bob.exit;
+    expect(ev(alice.events, 'invite-rejected')).toMatchObject({ status: 488, mikeyError: true, warning: expect.stringMatching(/^399 sipsec "MIKEY: /) });
+    expect(ev(bob.events, 'invite-refused')).toMatchObject({ status: 488 });
+    expect(ev(alice.events, 'released')).toBeTruthy();
+    expect(await lab.xfrm('bob', 'state')).toBe('');
+  }, 180_000);
+
+  it('415 from a callee that reads only application/sdp: fallback refuse gives up, fallback clear calls in clear', async () => {
+    const bob = lab.ua('bob', lab.uaConfig('bob', { multipart: 'false', ipsec: 'false' }), ['answer', '--count', '3', '--timeout', '120']);
+    await bob.waitFor('register-done', 60_000, (e) => e.status === 200);
+    const refuse = lab.ua('alice', lab.uaConfig('alice', { fallback: 'refuse' }), ['call', URI.bob]);
+    expect(await refuse.exit).toBe(1);
+    expect(ev(refuse.events, 'invite-rejected')).toMatchObject({ status: 415 });
+    expect(ev(refuse.events, 'fallback')).toMatchObject({ to: 'refuse' });
+    const clear = lab.ua('alice', lab.uaConfig('alice', { fallback: 'clear' }), ['call', URI.bob, '--duration', '1']);
+    expect(await clear.exit).toBe(0);
+    expect(ev(clear.events, 'fallback')).toMatchObject({ to: 'clear' });
+    expect(ev(clear.events, 'media-stats')).toMatchObject({ lostAtStart: 0 });
+    expect(await lab.xfrm('alice', 'state')).toBe('');
+    bob.child.kill('SIGTERM');
+  }, 240_000);
+
+  it('tshark dissects every captured SIP message without a malformed mark', async () => {
+    await new Promise((r) => setTimeout(r, 1000));
+    capture.kill('SIGINT');
+    await new Promise((r) => capture.once('exit', r));
+    const read = (filter: string) =>
+      lab.t.exec('proxy', ['tshark', '-r', pcap, '-o', 'mime_multipart.remove_base64_encoding:TRUE', '-d', 'tcp.port==5060,sip', '-Y', filter, '-T', 'fields', '-e', 'frame.number', '-e', '_ws.col.Info']);
+    const sip = await read('sip');
+    const lines = sip.stdout.trim().split('\n').filter(Boolean);
+    expect(lines.length).toBeGreaterThan(20);
+    expect(lines.some((l) => /INVITE/.test(l))).toBe(true);
+    const mikey = await read('mikey');
+    expect(mikey.stdout.trim().split('\n').filter(Boolean).length).toBeGreaterThanOrEqual(2);
+    const malformed = await read('_ws.malformed || _ws.expert.severity >= error');
+    expect(malformed.stdout.trim()).toBe('');
+  }, 60_000);
+});
