@@ -56,7 +56,8 @@ export function saSpec(suite: SuiteName, spi: number, src = SRC, dst = DST, reqi
 /** `ip xfrm state add` arguments for an SA of `suite` (keys random, as hex). */
 export function ipStateArgs(suite: SuiteName, spi: number, src = SRC, dst = DST): string[] {
   const s = suiteByName(suite);
-  const hex = (n: number) => (n ? '0x' + randomBytes(n).toString('hex') : '""');
+  // A zero-length key (cipher_null) is an empty argument.
+  const hex = (n: number) => (n ? '0x' + randomBytes(n).toString('hex') : '');
   const alg = s.aead
     ? ['aead', s.aead.xfrmName, hex(s.encKeyBytes), String(s.aead.icvBits)]
     : ['enc', s.crypt!.xfrmName, hex(s.encKeyBytes), 'auth-trunc', s.auth!.xfrmName, hex(s.authKeyBytes), String(s.auth!.truncBits)];

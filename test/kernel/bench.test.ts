@@ -4,6 +4,7 @@
 import { describe, expect, it } from 'vitest';
 import { benchSaInstall } from '../../src/bench/sa-install.js';
 import { benchScale } from '../../src/bench/scale.js';
+import { benchVersusIke } from '../../src/bench/versus-ike.js';
 import type { BenchResult } from '../../src/bench/results.js';
 
 function wellFormed(r: BenchResult, name: string): void {
@@ -37,4 +38,10 @@ describe('benchmarks in the lab (tiny)', () => {
     wellFormed(r, 'scale');
     expect(r.tables[0]!.rows.map((x) => x[0])).toEqual(['3', '10']);
   }, 300_000);
+
+  it('versus-ike (strongSwan must be installed: scripts/setup)', async () => {
+    const r = await benchVersusIke('tiny');
+    wellFormed(r, 'versus-ike');
+    expect(r.tables[0]!.rows.map((x) => x[1])).toEqual(['3', '1', '1']);
+  }, 600_000);
 });
