@@ -1,6 +1,7 @@
 /** The fuzz targets and where their seed corpora live (test/fuzz/corpus/<target>/). */
 import { readdirSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { fuzzOneProtocol } from '../agent/fuzz-target.js';
 import { fuzzOne as fuzzMikey } from '../mikey/fuzz-target.js';
 import { fuzzOneMultipart, fuzzOneSipMessage } from '../sip/fuzz-target.js';
 import type { FuzzTarget } from './run.js';
@@ -9,6 +10,7 @@ export const TARGETS: Record<string, FuzzTarget> = {
   mikey: { name: 'mikey', run: fuzzMikey },
   multipart: { name: 'multipart', run: fuzzOneMultipart },
   sip: { name: 'sip', run: fuzzOneSipMessage },
+  protocol: { name: 'protocol', run: fuzzOneProtocol },
 };
 
 export const CORPUS_ROOT = resolve(import.meta.dirname, '..', '..', 'test', 'fuzz', 'corpus');
