@@ -19,9 +19,9 @@
  */
 import { type CsIdMap, CsIdMapType } from './csidmap.js';
 import { ErrNo } from './errors.js';
-import { MacAlg, macCompute } from './mac.js';
+import { macCompute } from './mac.js';
 import { type CodecOptions, encodeMessage } from './message.js';
-import { DataType } from './payloads/constants.js';
+import { DataType, MacAlg } from './payloads/constants.js';
 import type { ErrPayload } from './payloads/err.js';
 import type { TPayload } from './payloads/t.js';
 import { encodeSealed, hdr, tNow, vInput } from './modes/common.js';

@@ -40,9 +40,7 @@
  */
 import { createCipheriv, createDecipheriv, timingSafeEqual } from 'node:crypto';
 import { MikeyError, ErrNo, malformed } from './errors.js';
-
-export const EncrAlg = { NULL: 0, AES_CM_128: 1, AES_KW_128: 2 } as const;
-export type EncrAlg = (typeof EncrAlg)[keyof typeof EncrAlg];
+import { EncrAlg } from './payloads/constants.js';
 
 const AES128_KEY = 16;
 const SALT_BYTES = 14;

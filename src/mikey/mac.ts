@@ -1,7 +1,7 @@
 /**
  * MAC and verification message function, RFC 3830 §4.2.4; algorithm numbers
  * of the KEMAC "MAC alg" field (§6.2, also used by the V payload's "Auth alg",
- * §6.9):
+ * §6.9; `MacAlg` and `macLength` live with the codec in payloads/constants.ts):
  *
  *   MAC alg          | Value | MAC length
  *   -----------------+-------+-----------
@@ -20,21 +20,7 @@ import { timingSafeEqual } from 'node:crypto';
 import { hmac } from '@noble/hashes/hmac.js';
 import { sha1 } from '@noble/hashes/legacy.js';
 import { MikeyError, ErrNo, malformed } from './errors.js';
-
-export const MacAlg = { NULL: 0, HMAC_SHA_1_160: 1 } as const;
-export type MacAlg = (typeof MacAlg)[keyof typeof MacAlg];
-
-/** MAC length in bytes for `alg`; MikeyError(INVALID_MAC) for an unknown algorithm. */
-export function macLength(alg: number): number {
-  switch (alg) {
-    case MacAlg.NULL:
-      return 0;
-    case MacAlg.HMAC_SHA_1_160:
-      return 20;
-    default:
-      throw new MikeyError(ErrNo.INVALID_MAC, `MAC algorithm ${alg} is not supported`);
-  }
-}
+import { macLength } from './payloads/constants.js';
 
 /** The MAC of `data` (empty for NULL). */
 export function macCompute(alg: number, authKey: Uint8Array, data: Uint8Array): Uint8Array {

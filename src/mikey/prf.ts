@@ -19,10 +19,6 @@ import { hmac } from '@noble/hashes/hmac.js';
 import { sha1 } from '@noble/hashes/legacy.js';
 import { MikeyError, ErrNo } from './errors.js';
 
-/** RFC 3830 §6.1 HDR "PRF func" values. */
-export const PrfFunc = { MIKEY_1: 0 } as const;
-export type PrfFunc = (typeof PrfFunc)[keyof typeof PrfFunc];
-
 const CHUNK_BYTES = 32; // 256-bit inkey chunks
 const HMAC_BYTES = 20; // SHA-1 output
 

@@ -26,11 +26,10 @@
  */
 import { dhGenerate } from '../dh.js';
 import { ErrNo, MikeyError } from '../errors.js';
-import { EncrAlg } from '../kemac-crypto.js';
 import { deriveKemacKeys } from '../keys.js';
-import { MacAlg, macCompute } from '../mac.js';
+import { macCompute } from '../mac.js';
 import type { DecodedMessage, MikeyMessage } from '../message.js';
-import { DataType } from '../payloads/constants.js';
+import { DataType, EncrAlg, MacAlg } from '../payloads/constants.js';
 import type { KemacPayload } from '../payloads/kemac.js';
 import { coveredBytes, encodeSealed, hdr, required } from './common.js';
 import { answerDh, dhPayload, dhResponsePayloads, finishDh } from './dh.js';

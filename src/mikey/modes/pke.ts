@@ -17,9 +17,9 @@
 import { randomBytes } from 'node:crypto';
 import { ErrNo, MikeyError } from '../errors.js';
 import { deriveKemacKeys, wipeKeys } from '../keys.js';
-import { MacAlg, macCompute } from '../mac.js';
+import { macCompute } from '../mac.js';
 import { type DecodedMessage, type PayloadSpan, encodeMessageWithSpans } from '../message.js';
-import { DataType } from '../payloads/constants.js';
+import { DataType, MacAlg } from '../payloads/constants.js';
 import { PkeCache } from '../payloads/pke.js';
 import { envelopeDecrypt, envelopeEncrypt } from '../pke.js';
 import { idText, initiatorIds, required, tValueBytes } from './common.js';

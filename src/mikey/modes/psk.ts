@@ -11,8 +11,8 @@
 import { randomBytes } from 'node:crypto';
 import { ErrNo, MikeyError } from '../errors.js';
 import { deriveKemacKeys, wipeKeys } from '../keys.js';
-import { MacAlg, macCompute } from '../mac.js';
-import { DataType } from '../payloads/constants.js';
+import { macCompute } from '../mac.js';
+import { DataType, MacAlg } from '../payloads/constants.js';
 import { coveredBytes, encodeSealed, required, tValueBytes } from './common.js';
 import { kemacWithTgk, respondWithV, tgkFromKemac, verifyKemacMac, verifyV } from './transport.js';
 import type { Credentials, ModeHandler } from './types.js';

@@ -10,9 +10,9 @@
  *   mode) or the envelope key (PKE mode), with CSB ID and RAND of the offer.
  */
 import { ErrNo, MikeyError } from '../errors.js';
-import { EncrAlg, kemacDecrypt, kemacEncrypt } from '../kemac-crypto.js';
+import { kemacDecrypt, kemacEncrypt } from '../kemac-crypto.js';
 import type { KemacKeys } from '../keys.js';
-import { MacAlg, macCompute, macLength, macVerify } from '../mac.js';
+import { macCompute, macVerify } from '../mac.js';
 import type { DecodedMessage } from '../message.js';
 import { type KemacPayload } from '../payloads/kemac.js';
 import type { IdPayload } from '../payloads/id.js';
@@ -26,7 +26,7 @@ import {
   protectKeyData,
   wipeKeyData,
 } from '../payloads/keydata.js';
-import { type DataType, KvType } from '../payloads/constants.js';
+import { type DataType, EncrAlg, KvType, MacAlg, macLength } from '../payloads/constants.js';
 import { coveredBytes, encodeSealed, hdr, idPayload, initiatorIds, required, tValueBytes, vInput } from './common.js';
 import type { OfferFacts, ResponseContext } from './types.js';
 

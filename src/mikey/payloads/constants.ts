@@ -50,7 +50,7 @@ export const EncrAlg = { NULL: 0, AES_CM_128: 1, AES_KW_128: 2 } as const;
 export type EncrAlg = (typeof EncrAlg)[keyof typeof EncrAlg];
 
 /** RFC 3830 §6.2 MAC alg (also used by V, §6.9). */
-export const MacAlg = { NULL: 0, HMAC_SHA1_160: 1 } as const;
+export const MacAlg = { NULL: 0, HMAC_SHA_1_160: 1 } as const;
 export type MacAlg = (typeof MacAlg)[keyof typeof MacAlg];
 
 /** MAC length in bytes for a MAC alg; unknown → INVALID_MAC. */
@@ -58,7 +58,7 @@ export function macLength(alg: number): number {
   switch (alg) {
     case MacAlg.NULL:
       return 0;
-    case MacAlg.HMAC_SHA1_160:
+    case MacAlg.HMAC_SHA_1_160:
       return 20;
     default:
       throw new MikeyError(ErrNo.INVALID_MAC, `unknown MAC alg ${alg}`);

@@ -44,8 +44,8 @@ const allPayloads: MikeyPayload[] = [
   { kind: 'err', errNo: ErrNo.INVALID_SP },
   { kind: 'ext', extType: 0, data: new TextEncoder().encode('sipsec') },
   { kind: 'ext', extType: 1, data: hex('0102') },
-  { kind: 'kemac', encrAlg: EncrAlg.AES_CM_128, encrData: seq(44), macAlg: MacAlg.HMAC_SHA1_160, mac: seq(20, 0x80) },
-  { kind: 'v', macAlg: MacAlg.HMAC_SHA1_160, mac: seq(20, 0x40) },
+  { kind: 'kemac', encrAlg: EncrAlg.AES_CM_128, encrData: seq(44), macAlg: MacAlg.HMAC_SHA_1_160, mac: seq(20, 0x80) },
+  { kind: 'v', macAlg: MacAlg.HMAC_SHA_1_160, mac: seq(20, 0x40) },
   { kind: 'v', macAlg: MacAlg.NULL, mac: new Uint8Array(0) },
   { kind: 'sign', sType: SignType.RSA_PSS, signature: seq(256) },
 ];

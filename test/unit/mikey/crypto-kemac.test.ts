@@ -1,7 +1,8 @@
 import { describe, it, expect } from 'vitest';
 import { randomBytes } from 'node:crypto';
-import { EncrAlg, aesCmIv, aesKeyUnwrap, aesKeyWrap, kemacEncrypt, kemacDecrypt } from '../../../src/mikey/kemac-crypto.js';
-import { MacAlg, macCompute, macVerify, macLength, constantTimeEqual } from '../../../src/mikey/mac.js';
+import { aesCmIv, aesKeyUnwrap, aesKeyWrap, kemacEncrypt, kemacDecrypt } from '../../../src/mikey/kemac-crypto.js';
+import { macCompute, macVerify, constantTimeEqual } from '../../../src/mikey/mac.js';
+import { EncrAlg, MacAlg, macLength } from '../../../src/mikey/payloads/constants.js';
 import { deriveKemacKeys } from '../../../src/mikey/keys.js';
 import { MikeyError, ErrNo } from '../../../src/mikey/errors.js';
 
