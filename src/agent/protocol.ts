@@ -118,6 +118,8 @@ export interface ResultMap {
     readonly backend: 'xfrm' | 'pfkey';
     readonly calls: number;
     readonly sas: number;
+    /** Why the last save of the persisted state failed (full disk, read-only file system); absent when it succeeded. */
+    readonly stateError?: string;
   };
   peers: { readonly peers: readonly PeerInfo[] };
   sas: { readonly sas: readonly SaInfo[] };

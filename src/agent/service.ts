@@ -45,6 +45,8 @@ export interface ServiceDeps {
   log: Logger;
   /** Persist registry and replay state (after every change, before answering). */
   save: () => void;
+  /** Why the last save failed, if it did (reported by `status`). */
+  stateError?: () => string | undefined;
   /** Tell the UAs owning `calls` that they must rekey (event 'rekey-needed'). */
   rekeyNeeded: (calls: readonly string[], spi: number) => void;
   now?: () => number;
@@ -282,6 +284,7 @@ export class SipsecService {
   // ---- listings --------------------------------------------------------------
 
   private status(): ResultOf<'status'> {
+    const stateError = this.d.stateError?.();
     return {
       version: this.d.version,
       protocol: 1,
@@ -289,6 +292,7 @@ export class SipsecService {
       backend: this.d.config.kernel.backend,
       calls: this.calls.size,
       sas: this.d.registry.peerSnapshots().length * 2,
+      ...(stateError ? { stateError } : {}),
     };
   }
 
