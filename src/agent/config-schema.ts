@@ -148,6 +148,8 @@ export const configSchema = z
         path: filePath.default(DEFAULT_SOCKET_PATH),
         group: principal.optional(),
         mode: octalMode.default(0o660),
+        /** Concurrent UA connections; more are answered `busy` (each UA process usually holds one). */
+        maxConnections: z.int().min(1).max(65536).default(64),
       })
       .prefault({}),
     stateDir: filePath.default(DEFAULT_STATE_DIR),

@@ -79,7 +79,7 @@ export interface SipsecConfig {
   readonly replay: ConfigFile['replay'];
   /** Resolved to numeric ids. */
   readonly access: { readonly uids: readonly number[]; readonly gids: readonly number[]; readonly adminGid?: number };
-  readonly socket: { readonly path: string; readonly gid?: number; readonly mode: number };
+  readonly socket: { readonly path: string; readonly gid?: number; readonly mode: number; readonly maxConnections: number };
   readonly stateDir: string;
   readonly kernel: ConfigFile['kernel'];
   readonly fallback: ConfigFile['fallback'];
@@ -256,7 +256,7 @@ class Resolver {
       linger: f.linger,
       replay: f.replay,
       access: { uids, gids, ...(adminGid !== undefined ? { adminGid } : {}) },
-      socket: { path: f.socket.path, mode: f.socket.mode, ...(socketGid !== undefined ? { gid: socketGid } : {}) },
+      socket: { path: f.socket.path, mode: f.socket.mode, maxConnections: f.socket.maxConnections, ...(socketGid !== undefined ? { gid: socketGid } : {}) },
       stateDir: f.stateDir,
       kernel: f.kernel,
       fallback: f.fallback,

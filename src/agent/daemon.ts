@@ -74,13 +74,15 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
   const rekeyNeeded = (calls: readonly string[], spi: number) => {
     for (const callId of calls) server?.publish('rekey-needed', { callId, spi: formatSpi(spi) }, toOwners([callId]));
   };
-  const service = new SipsecService({ config, kernel, registry, replay, log, save, rekeyNeeded, version: opts.version });
+  const stateError = () => store.lastError;
+  const service = new SipsecService({ config, kernel, registry, replay, log, save, stateError, rekeyNeeded, version: opts.version });
   server = await startServer({
     path: config.socket.path,
     mode: config.socket.mode,
     ...(config.socket.gid !== undefined ? { group: config.socket.gid } : {}),
     handlers: service.handlers(),
     authorize: (c) => authorizeCaller(config.access, c),
+    limits: { maxConnections: config.socket.maxConnections },
     log,
   });
   if (opts.dropPrivileges !== false) {

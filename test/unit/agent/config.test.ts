@@ -87,7 +87,7 @@ describe('defaults', () => {
     expect(cfg.protection.scope).toBe('hosts');
     expect(cfg.linger).toBe(32);
     expect(cfg.replay).toEqual({ window: 32, clockSkew: 60 });
-    expect(cfg.socket).toEqual({ path: '/run/sipsec/sipsecd.sock', mode: 0o660 });
+    expect(cfg.socket).toEqual({ path: '/run/sipsec/sipsecd.sock', mode: 0o660, maxConnections: 64 });
     expect(cfg.stateDir).toBe('/var/lib/sipsec');
     expect(cfg.kernel.backend).toBe('xfrm');
     expect(cfg.fallback).toBe('refuse');
