@@ -28,6 +28,7 @@ const c_open = libc.func('int open(const char *path, int flags)');
 const c_setns = libc.func('int setns(int fd, int nstype)');
 const c_poll = libc.func('int poll(_Inout_ void *fds, uint64_t nfds, int timeout)');
 const c_getpid = libc.func('int getpid()');
+const c_sendto = libc.func('intptr_t sendto(int fd, const void *buf, size_t len, int flags, const void *addr, uint32_t addrlen)');
 
 export const AF_NETLINK = 16;
 export const SOCK_RAW = 3;
@@ -47,6 +48,11 @@ export const NETLINK_CAP_ACK = 10;
 export const NETLINK_EXT_ACK = 11;
 export const MSG_DONTWAIT = 0x40;
 export const CLONE_NEWNET = 0x40000000;
+export const AF_INET = 2;
+export const SOCK_DGRAM = 2;
+/** SOL_UDP = IPPROTO_UDP; UDP_ENCAP (linux/udp.h) takes a UDP_ENCAP_* type. */
+export const SOL_UDP = 17;
+export const UDP_ENCAP = 100;
 const O_RDONLY = 0;
 const O_CLOEXEC = 0o2000000;
 const POLLIN = 1;
@@ -70,6 +76,28 @@ export function bindNetlink(fd: number, groups: number): void {
   sa.writeUInt32LE(0, 4);
   sa.writeUInt32LE(groups >>> 0, 8);
   if ((c_bind(fd, sa, 12) as number) < 0) fail('bind');
+}
+
+/** struct sockaddr_in { sin_family (host order), sin_port (network order), sin_addr, zero[8] }. */
+function sockaddrIn(addr: Uint8Array, port: number): Buffer {
+  const sa = Buffer.alloc(16);
+  sa.writeUInt16LE(AF_INET, 0);
+  sa.writeUInt16BE(port, 2);
+  sa.set(addr.subarray(0, 4), 4);
+  return sa;
+}
+
+/** bind() an AF_INET socket to INADDR_ANY:`port`. */
+export function bindInet(fd: number, port: number): void {
+  if ((c_bind(fd, sockaddrIn(new Uint8Array(4), port), 16) as number) < 0) fail('bind');
+}
+
+/** sendto() an IPv4 address (4 bytes) and port; returns without retrying a full buffer (datagrams may be lost). */
+export function sendToInet(fd: number, buf: Uint8Array, addr: Uint8Array, port: number): void {
+  for (;;) {
+    if ((c_sendto(fd, buf, buf.length, MSG_DONTWAIT, sockaddrIn(addr, port), 16) as number) >= 0) return;
+    if (koffi.errno() !== EINTR) fail('sendto');
+  }
 }
 
 /** The netlink port id the kernel gave the socket. */

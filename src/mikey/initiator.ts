@@ -18,7 +18,7 @@ import { ErrNo, MikeyError, malformed } from './errors.js';
 import { type CodecOptions, decodeMessage } from './message.js';
 import { DataType } from './payloads/constants.js';
 import { suiteOfPolicy } from './negotiate.js';
-import { type ExchangeResult, type MikeyMode, MIKEY_MODES, deriveExchangeResult } from './result.js';
+import { type ExchangeResult, type MikeyMode, MIKEY_MODES, type PairEncap, deriveExchangeResult } from './result.js';
 import type { IpsecPolicy } from './sp.js';
 import { ipsecPolicyFromParams, ipsecPolicyToParams } from './sp.js';
 import { checkIdentity, familyOf, hdr, idPayload, idText, ipsecCsOf, offerMap, randomCsbId, randomRand, required, responderId, spPayload, tNow, tValueBytes, unspecifiedOf } from './modes/common.js';
@@ -139,6 +139,31 @@ function checkCompletedMap(offered: readonly IpsecCs[], got: readonly IpsecCs[],
 }
 
 /**
+ * docs/PROFILE.md §NAT: a responder that saw us behind a NAT writes the
+ * address it saw where we wrote ours, and encapsulates.  Allowed only when we
+ * offered NAT_T, and only as one consistent address: our own is put back (our
+ * kernel knows us by it) and both SAs get ESP-in-UDP with the offered ports.
+ */
+function natOfResponse(state: InitiatorState, got: readonly IpsecCs[], family: 4 | 6): { cs: readonly IpsecCs[]; encap?: PairEncap } {
+  const seen = new Set<string>();
+  const back = (offered: string | undefined, now: string): string => {
+    if (offered !== state.localAddr || now === offered) return now;
+    seen.add(now);
+    return offered;
+  };
+  const restored = got.map((g, i) => ({
+    ...g,
+    spiSrcaddr: back(state.offeredCs[i]?.spiSrcaddr, g.spiSrcaddr),
+    spiDstaddr: back(state.offeredCs[i]?.spiDstaddr, g.spiDstaddr),
+  }));
+  if (seen.size === 0) return { cs: got };
+  const natT = state.policy.natT;
+  if (!natT) throw malformed('response replaces our address but we offered no NAT traversal');
+  if (seen.size > 1 || seen.has(unspecifiedOf(family))) throw malformed('response replaces our address inconsistently');
+  return { cs: restored, encap: { encapType: natT.encapType, localPort: natT.sport, peerPort: natT.dport } };
+}
+
+/**
  * Check the R_MESSAGE and derive the SAs.  An Error message from the peer
  * throws MikeyError with the peer's first Err no.  The state is wiped.
  */
@@ -163,19 +188,21 @@ export function verifyResponse(state: InitiatorState, response: Uint8Array, opts
     const tgk = handler.verify(response, msg, state.facts, state.secrets, opts.credentials, nowMs);
     try {
       checkIdentity(idText(responderId(msg)), state.facts.peerId, 'IDr');
-      checkCompletedMap(state.offeredCs, cs, family);
+      const nat = natOfResponse(state, cs, family);
+      checkCompletedMap(state.offeredCs, nat.cs, family);
       return deriveExchangeResult({
         mikeyMode: state.mode,
         tgk,
         csbId: state.facts.csbId,
         rand: state.facts.rand,
-        cs,
+        cs: nat.cs,
         family,
         localAddr: state.localAddr,
         localId: state.localId,
         peerId: state.facts.peerId,
         policy: state.policy,
         negotiated: suiteOfPolicy(state.policy),
+        ...(nat.encap ? { encap: nat.encap } : {}),
       });
     } finally {
       tgk.fill(0);

@@ -12,7 +12,9 @@
  *   6. policy: ESP, a known suite at or above the minimum       (INVALID_SP/SPPAR)
  *   7. the map: our address fills the placeholders, our inbound SPI (from
  *      `allocSpi(peerAddr)`, called only when everything else passed) the
- *      zero SPI; keys derived, response built.
+ *      zero SPI; behind a NAT (`natOf`) the initiator's address is replaced
+ *      by the one SIP saw and the SAs are UDP-encapsulated; keys derived,
+ *      response built.
  *
  * The skew window and the clock of step 2 are the injected ReplayCache's;
  * pass the same `now` to both.
@@ -27,7 +29,9 @@ import { type CodecOptions, type DecodedMessage, decodeMessage } from './message
 import { checkMinimumStrength, suiteOfPolicy } from './negotiate.js';
 import type { TPayload } from './payloads/t.js';
 import type { ReplayCache } from './replay.js';
-import { type ExchangeResult, type MikeyMode, MIKEY_MODES, deriveExchangeResult } from './result.js';
+import { type ExchangeResult, type MikeyMode, MIKEY_MODES, type PairEncap, deriveExchangeResult } from './result.js';
+import type { IpsecPolicy } from './sp.js';
+import { UDP_ENCAP_ESPINUDP } from './sp.js';
 import { checkIdentity, familyOf, idText, initiatorIds, ipsecCsOf, optional, policyOf, required, tValueBytes, unspecifiedOf, withCs } from './modes/common.js';
 import { MODE_HANDLERS, modeOfInitDataType } from './modes/registry.js';
 import type { AuthenticatedOffer, Credentials } from './modes/types.js';
@@ -51,6 +55,10 @@ export interface ResponderOptions {
   readonly replayCache: ReplayCache;
   readonly now?: () => number;
   readonly codec?: CodecOptions;
+  /** The initiator's address as SIP saw it (Via received, transport source): docs/PROFILE.md §NAT. */
+  readonly observedPeerAddr?: string;
+  /** Our ESP-in-UDP port when we do NAT traversal (absent: never encapsulate). */
+  readonly natPort?: number;
 }
 
 export type RespondOutcome =
@@ -73,6 +81,28 @@ function completeMap(cs: readonly IpsecCs[], family: 4 | 6, localAddr: string, l
     if (spi === 0) throw malformed(`CS #${i + 1} has no SPI`);
     return { policyNo: c.policyNo, spi, spiSrcaddr: src, spiDstaddr: dst };
   });
+}
+
+/**
+ * NAT rule (docs/PROFILE.md §NAT): the offer asks for NAT-T, we do NAT-T, and
+ * SIP saw the initiator at another address of the same family than its map
+ * names: then the map's initiator address becomes the observed one and both
+ * SAs are UDP-encapsulated (our port = the offer's dport, must be ours).
+ */
+function natOf(policy: IpsecPolicy, mapPeer: string, family: 4 | 6, opts: ResponderOptions): { observed: string; encap: PairEncap } | undefined {
+  const observed = opts.observedPeerAddr;
+  if (!policy.natT || opts.natPort === undefined || observed === undefined || observed === mapPeer) return undefined;
+  if (family !== 4 || familyOf(observed) !== 4) return undefined;
+  const n = policy.natT;
+  if (n.encapType !== UDP_ENCAP_ESPINUDP) throw new MikeyError(ErrNo.INVALID_SPPAR, `NAT-T encapsulation type ${n.encapType} not supported (ESP-in-UDP = ${UDP_ENCAP_ESPINUDP})`);
+  if (n.dport !== opts.natPort) throw new MikeyError(ErrNo.INVALID_SPPAR, `NAT-T port ${n.dport} is not ours (${opts.natPort})`);
+  return { observed, encap: { encapType: n.encapType, localPort: n.dport, peerPort: n.sport } };
+}
+
+/** Every occurrence of `from` in the map becomes `to`. */
+function renameAddr(cs: readonly IpsecCs[], from: string, to: string): IpsecCs[] {
+  const r = (a: string) => (a === from ? to : a);
+  return cs.map((c) => ({ ...c, spiSrcaddr: r(c.spiSrcaddr), spiDstaddr: r(c.spiDstaddr) }));
 }
 
 /** The initiator's address: the first map address that is neither ours nor a placeholder. */
@@ -110,8 +140,10 @@ export async function respond(offer: Uint8Array, opts: ResponderOptions): Promis
     const { cs, family } = ipsecCsOf(msg.hdr.csIdMap);
     if (cs.length === 0) throw malformed('CS ID map is empty');
     if (family !== familyOf(opts.localAddr)) throw malformed(`IPv${family} map, but our address is IPv${familyOf(opts.localAddr)}`);
-    const peerAddr = peerAddrOf(cs, family, opts.localAddr);
-    const completed = completeMap(cs, family, opts.localAddr, await opts.allocSpi(peerAddr));
+    const mapPeer = peerAddrOf(cs, family, opts.localAddr);
+    const nat = natOf(policy, mapPeer, family, opts);
+    const peerAddr = nat?.observed ?? mapPeer;
+    const completed = completeMap(nat ? renameAddr(cs, mapPeer, peerAddr) : cs, family, opts.localAddr, await opts.allocSpi(peerAddr));
     const map = withCs(msg.hdr.csIdMap, completed);
     const result = deriveExchangeResult({
       mikeyMode: mode,
@@ -125,6 +157,7 @@ export async function respond(offer: Uint8Array, opts: ResponderOptions): Promis
       peerId: opts.peerId,
       policy,
       negotiated,
+      ...(nat ? { encap: nat.encap } : {}),
     });
     const response = handler.respond(
       { offer: msg, map, t: required(msg, 't'), localId: opts.localId, codec },

@@ -80,6 +80,26 @@ export interface ResultInput {
   readonly peerId: string;
   readonly policy: IpsecPolicy;
   readonly negotiated: NegotiatedPolicy;
+  /**
+   * UDP encapsulation (RFC 3948) of both SAs, decided by the NAT rule of
+   * docs/PROFILE.md §NAT (not by the mere presence of NAT_T in the policy):
+   * our port and the peer's.
+   */
+  readonly encap?: PairEncap;
+}
+
+/** ESP-in-UDP ports of a pair seen from us; each SA's `encap` is oriented from them. */
+export interface PairEncap {
+  readonly encapType: number;
+  readonly localPort: number;
+  readonly peerPort: number;
+}
+
+/** The kernel's encap template of one SA: sport is where its packets come from. */
+function orientEncap(e: PairEncap, direction: 'in' | 'out'): NatTraversal {
+  return direction === 'out'
+    ? { encapType: e.encapType, sport: e.localPort, dport: e.peerPort }
+    : { encapType: e.encapType, sport: e.peerPort, dport: e.localPort };
 }
 
 function redactedSa(sa: SaDescription): object {
@@ -141,7 +161,7 @@ export function deriveExchangeResult(input: ResultInput): ExchangeResult {
       mode: input.negotiated.mode,
       lifetimes: lifetimesOf(p),
       replayWindow: p.replayWindow ?? DEFAULT_REPLAY_WINDOW,
-      ...(p.natT ? { encap: p.natT } : {}),
+      ...(input.encap ? { encap: orientEncap(input.encap, isIn ? 'in' : 'out') } : {}),
       ...(p.trafficSelector ? { selectors: p.trafficSelector } : {}),
     };
     return protect(sa, () => redactedSa(sa));

@@ -95,6 +95,9 @@ export function validateSpParams(protType: number, params: readonly SpParam[]): 
   }
 }
 
+/** Linux UDP_ENCAP_ESPINUDP: RFC 3948 ESP-in-UDP, the one NAT_T encap type we run. */
+export const UDP_ENCAP_ESPINUDP = 2;
+
 /** RFC 3948 UDP encapsulation for NAT traversal. */
 export interface NatTraversal {
   /** Linux UDP_ENCAP_* value: 1 ESPINUDP_NON_IKE, 2 ESPINUDP (RFC 3948). */
