@@ -44,7 +44,8 @@
  * synchronised peers.)
  */
 import { MikeyError, ErrNo, malformed, type ErrNo as ErrNoT } from './errors.js';
-import { TsType, checkSkew, ntpToMs, bytesToCounter, tsValueLength } from './timestamp.js';
+import { checkSkew, ntpToMs, bytesToCounter } from './timestamp.js';
+import { TsType, tsValueLength } from './payloads/t.js';
 
 export const DEFAULT_SKEW_WINDOW_MS = 5 * 60 * 1000;
 export const DEFAULT_MAX_ENTRIES = 10_000;

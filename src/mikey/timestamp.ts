@@ -1,13 +1,8 @@
 /**
  * MIKEY timestamp values, RFC 3830 §6.6 (T payload) and their freshness check
- * (§5.4).  The T payload codec lives with the other payloads; this module
- * converts the "TS value" field and checks it.
- *
- *   TS type  | Value | TS value length
- *   ---------+-------+----------------
- *   NTP-UTC  |     0 | 64 bits
- *   NTP      |     1 | 64 bits
- *   COUNTER  |     2 | 32 bits
+ * (§5.4).  The T payload codec, `TsType` and `tsValueLength` live with the
+ * other payloads (payloads/t.ts); this module converts the "TS value" field
+ * and checks it.
  *
  * NTP 64-bit format (RFC 5905 §6), big-endian:
  *
@@ -25,26 +20,11 @@
  * 4330 §3 suggests, so the conversion keeps working past 2036.
  */
 import { MikeyError, ErrNo, malformed } from './errors.js';
-
-export const TsType = { NTP_UTC: 0, NTP: 1, COUNTER: 2 } as const;
-export type TsType = (typeof TsType)[keyof typeof TsType];
+import { TsType, tsValueLength } from './payloads/t.js';
 
 /** Seconds from 1900-01-01 (NTP epoch) to 1970-01-01 (Unix epoch). */
 const NTP_UNIX_OFFSET = 2_208_988_800;
 const ERA = 2 ** 32;
-
-/** Length of the TS value field for `type`; MikeyError(INVALID_TS) if unknown. */
-export function tsValueLength(type: number): number {
-  switch (type) {
-    case TsType.NTP_UTC:
-    case TsType.NTP:
-      return 8;
-    case TsType.COUNTER:
-      return 4;
-    default:
-      throw new MikeyError(ErrNo.INVALID_TS, `TS type ${type} is not supported`);
-  }
-}
 
 /** 64-bit NTP value of a Unix time in milliseconds. */
 export function msToNtp(ms: number): Uint8Array {

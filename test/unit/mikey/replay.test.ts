@@ -1,6 +1,5 @@
 import { describe, it, expect } from 'vitest';
 import {
-  TsType,
   msToNtp,
   ntpToMs,
   dateToNtp,
@@ -9,8 +8,8 @@ import {
   bytesToCounter,
   checkSkew,
   checkTimestamp,
-  tsValueLength,
 } from '../../../src/mikey/timestamp.js';
+import { TsType, tsValueLength } from '../../../src/mikey/payloads/t.js';
 import { ReplayCache, ReplayError, DEFAULT_SKEW_WINDOW_MS, type ReplayEntry } from '../../../src/mikey/replay.js';
 import { MikeyError, ErrNo } from '../../../src/mikey/errors.js';
 
