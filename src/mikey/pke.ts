@@ -15,7 +15,7 @@
  *   Bleichenbacher/Marvin padding oracle.  (node:crypto refuses PKCS#1 v1.5
  *   decryption since CVE-2023-46809, so node-forge does the RSA here.)
  *
- *   SIGN "S type" (§6.5, Wireshark names):
+ *   SIGN "S type" (§6.5, Wireshark names; `SignType` in payloads/sign.ts):
  *     0 = RSA/PKCS#1/1.5 (RSASSA-PKCS1-v1_5),  1 = RSA/PSS (RSASSA-PSS,
  *     MGF1 with the same hash, salt length = hash length).
  *   The SIGN payload names no hash; RFC 3830 §4.2.1 "it is MANDATORY to
@@ -36,9 +36,7 @@
 import { constants, createPrivateKey, createPublicKey, publicEncrypt, randomBytes, sign, verify, type KeyObject } from 'node:crypto';
 import forge from 'node-forge';
 import { MikeyError, ErrNo, malformed } from './errors.js';
-
-export const SignType = { RSA_PKCS1_1_5: 0, RSA_PSS: 1 } as const;
-export type SignType = (typeof SignType)[keyof typeof SignType];
+import { SignType } from './payloads/sign.js';
 export type SignHash = 'sha1' | 'sha256';
 export const DEFAULT_SIGN_HASH: SignHash = 'sha1';
 

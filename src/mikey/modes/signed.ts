@@ -8,10 +8,9 @@
 import { ErrNo, MikeyError } from '../errors.js';
 import type { DecodedMessage } from '../message.js';
 import { type CertPayload, CertType } from '../payloads/id.js';
-import type { SignPayload } from '../payloads/sign.js';
+import { type SignPayload, SignType } from '../payloads/sign.js';
 import {
   type MikeyCertificate,
-  SignType,
   checkCertificateIdentity,
   parseCertificate,
   signMessage,

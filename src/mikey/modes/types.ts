@@ -12,8 +12,9 @@ import type { HdrPayload } from '../payloads/hdr.js';
 import type { IdPayload } from '../payloads/id.js';
 import type { RandPayload } from '../payloads/rand.js';
 import type { SpPayload } from '../payloads/sp.js';
+import type { SignType } from '../payloads/sign.js';
 import type { TPayload } from '../payloads/t.js';
-import type { MikeyCertificate, SignHash, SignType } from '../pke.js';
+import type { MikeyCertificate, SignHash } from '../pke.js';
 
 export interface Credentials {
   /** PSK and DHHMAC: the pre-shared key. */

@@ -12,10 +12,10 @@ import {
   envelopeDecrypt,
   signMessage,
   verifyMessageSignature,
-  SignType,
   DEFAULT_SIGN_HASH,
   type MikeyCertificate,
 } from '../../../src/mikey/pke.js';
+import { SignType } from '../../../src/mikey/payloads/sign.js';
 import { MikeyError, ErrNo } from '../../../src/mikey/errors.js';
 import { makeTestPki, type TestPki } from '../helpers/certs.js';
 
