@@ -87,11 +87,14 @@ async function demo(lab: SipLab): Promise<void> {
 
   capture.kill('SIGINT');
   await new Promise((r) => capture.once('exit', r));
-  const sip = await lab.t.exec('proxy', ['tshark', '-r', pcap, '-o', 'mime_multipart.remove_base64_encoding:TRUE', '-d', 'tcp.port==5060,sip', '-Y', 'sip', '-T', 'fields', '-e', 'ip.src', '-e', 'ip.dst', '-e', '_ws.col.Info', '-e', 'mikey.type']);
-  say('SIP as tshark sees it on the proxy (src, dst, message, MIKEY type):');
-  for (const l of sip.stdout.trim().split('\n')) process.stdout.write(`           ${l.replace(/\t/g, '  ')}\n`);
-  const bad = await lab.t.exec('proxy', ['tshark', '-r', pcap, '-o', 'mime_multipart.remove_base64_encoding:TRUE', '-d', 'tcp.port==5060,sip', '-Y', '_ws.malformed']);
-  check(bad.stdout.trim() === '', 'tshark: no malformed packet');
+  const r = await lab.t.exec('proxy', [
+    'tshark', '-r', pcap, '-o', 'mime_multipart.remove_base64_encoding:TRUE', '-d', 'tcp.port==5060,sip',
+    '-T', 'fields', '-E', 'separator=|', '-e', 'ip.src', '-e', 'ip.dst', '-e', '_ws.col.Info', '-e', 'mikey.type', '-e', '_ws.malformed', '-e', 'frame.protocols',
+  ], { timeoutMs: 200_000 });
+  const frames = r.stdout.trim().split('\n').filter(Boolean).map((l) => l.split('|'));
+  say('SIP as tshark dissects it on the proxy (src → dst, message, MIKEY type):');
+  for (const f of frames.filter((x) => /:sip/.test(x[5] ?? ''))) process.stdout.write(`           ${f[0]} → ${f[1]}  ${f[2]}${f[3] ? `  [MIKEY type ${f[3]}]` : ''}\n`);
+  check(frames.length > 0 && frames.every((f) => f[4] === '' && !/malformed/i.test(f[5] ?? '')), `tshark: ${frames.length} frames, no malformed packet`);
 }
 
 async function main(): Promise<number> {
