@@ -19,7 +19,8 @@
  * writes that layout for type 7 only.  The address "0.0.0.0" / "::" means
  * "to be filled in by the responder" (seed 003 flow).
  */
-import { isIPv4, isIPv6 } from 'node:net';
+import { isIP } from 'node:net';
+import { formatAddress as formatIpAddress, parseAddress as parseIpAddress } from '../kernel/address.js';
 import { malformed } from './errors.js';
 import { type Reader, type Writer } from './wire.js';
 
@@ -110,60 +111,17 @@ export function encodeCsIdMap(w: Writer, map: CsIdMap, opts: CsIdMapOptions = {}
   }
 }
 
-/** IP address text → network-order bytes; the family must match the map type. */
+/**
+ * IP address text → network-order bytes (the converter of kernel/address.ts);
+ * the family must match the map type, and a scope ("%eth0") has no place on
+ * the wire: MikeyError otherwise.
+ */
 export function parseAddress(text: string, family: 4 | 6): Uint8Array {
-  if (family === 4) {
-    if (!isIPv4(text)) throw malformed(`not an IPv4 address: ${JSON.stringify(text)}`);
-    return Uint8Array.from(text.split('.').map(Number));
-  }
-  if (!isIPv6(text) || text.includes('%')) throw malformed(`not an IPv6 address: ${JSON.stringify(text)}`);
-  // An embedded IPv4 tail ("::ffff:192.0.2.1") becomes two hex groups first.
-  const lastColon = text.lastIndexOf(':');
-  const tail = text.slice(lastColon + 1);
-  const v4 = tail.includes('.') ? parseAddress(tail, 4) : undefined;
-  const s = v4
-    ? `${text.slice(0, lastColon + 1)}${((v4[0]! << 8) | v4[1]!).toString(16)}:${((v4[2]! << 8) | v4[3]!).toString(16)}`
-    : text;
-  const parseGroups = (part: string): number[] => (part === '' ? [] : part.split(':').map((g) => parseInt(g, 16)));
-  const dbl = s.indexOf('::');
-  const groups =
-    dbl < 0
-      ? parseGroups(s)
-      : (() => {
-          const head = parseGroups(s.slice(0, dbl));
-          const rest = parseGroups(s.slice(dbl + 2));
-          return [...head, ...new Array<number>(8 - head.length - rest.length).fill(0), ...rest];
-        })();
-  const out = new Uint8Array(16);
-  groups.forEach((g, i) => {
-    out[2 * i] = g >>> 8;
-    out[2 * i + 1] = g & 0xff;
-  });
-  return out;
+  if (isIP(text) !== family || text.includes('%')) throw malformed(`not an IPv${family} address: ${JSON.stringify(text)}`);
+  return parseIpAddress(text, 'CS ID map address').bytes;
 }
 
 /** Network-order bytes (4 or 16) → dotted quad or RFC 5952 canonical IPv6 text. */
 export function formatAddress(b: Uint8Array): string {
-  if (b.length === 4) return Array.from(b).join('.');
-  const g: number[] = [];
-  for (let i = 0; i < 16; i += 2) g.push((b[i]! << 8) | b[i + 1]!);
-  // RFC 5952 §4.2: compress the longest run (≥ 2) of zero groups, the first on a tie.
-  let best = -1;
-  let bestLen = 1;
-  for (let i = 0; i < 8; ) {
-    if (g[i] !== 0) {
-      i++;
-      continue;
-    }
-    let j = i;
-    while (j < 8 && g[j] === 0) j++;
-    if (j - i > bestLen) {
-      best = i;
-      bestLen = j - i;
-    }
-    i = j;
-  }
-  const hex = (xs: number[]): string => xs.map((x) => x.toString(16)).join(':');
-  if (best < 0) return hex(g);
-  return `${hex(g.slice(0, best))}::${hex(g.slice(best + bestLen))}`;
+  return formatIpAddress(b, b.length === 4 ? 4 : 6);
 }
