@@ -3,8 +3,8 @@ import { MikeyError } from '../../../src/mikey/errors.js';
 import { decodeMessage, encodeMessage, type MikeyMessage } from '../../../src/mikey/message.js';
 import { fuzzOne } from '../../../src/mikey/fuzz-target.js';
 import { ipsecPolicyToParams } from '../../../src/mikey/sp.js';
+import { seq } from './helpers.js';
 
-const seq = (n: number, from = 0): Uint8Array => Uint8Array.from({ length: n }, (_, i) => (from + i) & 0xff);
 
 const valid: MikeyMessage = {
   hdr: {

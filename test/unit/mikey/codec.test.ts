@@ -10,9 +10,8 @@ import { SignType } from '../../../src/mikey/payloads/sign.js';
 import { KeyDataType, decodeKeyDataChain, encodeKeyDataChain, type KeyDataPayload } from '../../../src/mikey/payloads/keydata.js';
 import { type SpPayload } from '../../../src/mikey/payloads/sp.js';
 import { IpsecParam, SpProtType, ipsecPolicyFromParams, ipsecPolicyToParams } from '../../../src/mikey/sp.js';
+import { seq, unhex } from './helpers.js';
 
-const seq = (n: number, from = 0): Uint8Array => Uint8Array.from({ length: n }, (_, i) => (from + i) & 0xff);
-const hex = (s: string): Uint8Array => Uint8Array.from(Buffer.from(s.replace(/\s+/g, ''), 'hex'));
 
 const ipsec4Map: CsIdMap = {
   type: CsIdMapType.IPSEC4_ID,
@@ -35,15 +34,15 @@ const allPayloads: MikeyPayload[] = [
   { kind: 'chash', hashFunc: 0, hash: seq(20) },
   { kind: 'chash', hashFunc: 1, hash: seq(16) },
   { kind: 'sp', policyNo: 0, protType: SpProtType.IPSEC, params: ipsecPolicyToParams({ satype: 3, mode: 1, ealg: 12, ekeyl: 16, aalg: 5, akeyl: 32 }) },
-  { kind: 'sp', policyNo: 1, protType: SpProtType.SRTP, params: [{ type: 0, value: hex('01') }, { type: 1, value: hex('10') }] },
+  { kind: 'sp', policyNo: 1, protType: SpProtType.SRTP, params: [{ type: 0, value: unhex('01') }, { type: 1, value: unhex('10') }] },
   { kind: 'pke', c: 2, data: seq(100) },
   { kind: 'dh', group: DhGroup.OAKLEY_1, value: seq(96), kv: { kvType: KvType.NULL } },
-  { kind: 'dh', group: DhGroup.OAKLEY_2, value: seq(128), kv: { kvType: KvType.SPI, spi: hex('deadbeef') } },
-  { kind: 'dh', group: DhGroup.OAKLEY_5, value: seq(192), kv: { kvType: KvType.INTERVAL, validFrom: hex('0001'), validTo: hex('00ff00') } },
+  { kind: 'dh', group: DhGroup.OAKLEY_2, value: seq(128), kv: { kvType: KvType.SPI, spi: unhex('deadbeef') } },
+  { kind: 'dh', group: DhGroup.OAKLEY_5, value: seq(192), kv: { kvType: KvType.INTERVAL, validFrom: unhex('0001'), validTo: unhex('00ff00') } },
   { kind: 'dh', group: DhGroup.MODP_2048, value: seq(256), kv: { kvType: KvType.NULL } },
   { kind: 'err', errNo: ErrNo.INVALID_SP },
   { kind: 'ext', extType: 0, data: new TextEncoder().encode('sipsec') },
-  { kind: 'ext', extType: 1, data: hex('0102') },
+  { kind: 'ext', extType: 1, data: unhex('0102') },
   { kind: 'kemac', encrAlg: EncrAlg.AES_CM_128, encrData: seq(44), macAlg: MacAlg.HMAC_SHA_1_160, mac: seq(20, 0x80) },
   { kind: 'v', macAlg: MacAlg.HMAC_SHA_1_160, mac: seq(20, 0x40) },
   { kind: 'v', macAlg: MacAlg.NULL, mac: new Uint8Array(0) },
@@ -102,12 +101,12 @@ describe('MIKEY message round trip', () => {
 describe('byte-exact encodings', () => {
   it('HDR with IPSEC4-ID map (network order and minisip byte swap)', () => {
     const msg: MikeyMessage = { hdr: hdr(DataType.PSK_INIT), payloads: [] };
-    const expected = hex(`01 00 00 80 12345678 02 07
+    const expected = unhex(`01 00 00 80 12345678 02 07
       00 c0012345 00000000 c0000201
       00 00000000 c0000201 00000000`);
     expect(encodeMessage(msg)).toEqual(expected);
     expect(decodeMessage(expected).hdr).toEqual(msg.hdr);
-    const swapped = hex(`01 00 00 80 12345678 02 07
+    const swapped = unhex(`01 00 00 80 12345678 02 07
       00 452301c0 00000000 010200c0
       00 00000000 010200c0 00000000`);
     expect(encodeMessage(msg, { minisipByteSwap: true })).toEqual(swapped);
@@ -116,7 +115,7 @@ describe('byte-exact encodings', () => {
 
   it('HDR with IPSEC6-ID map', () => {
     const map: CsIdMap = { type: CsIdMapType.IPSEC6_ID, cs: [{ policyNo: 1, spi: 0xabcdef01, spiSrcaddr: '2001:db8::1', spiDstaddr: '::' }] };
-    const expected = hex(`01 01 00 00 00000001 01 08 01 abcdef01
+    const expected = unhex(`01 01 00 00 00000001 01 08 01 abcdef01
       20010db8000000000000000000000001 00000000000000000000000000000000`);
     const msg: MikeyMessage = { hdr: { ...hdr(DataType.PSK_RESP, map), v: false, csbId: 1 }, payloads: [] };
     expect(encodeMessage(msg)).toEqual(expected);
@@ -136,7 +135,7 @@ describe('byte-exact encodings', () => {
       }),
     };
     const bytes = encodeMessage({ hdr: hdr(DataType.PSK_INIT, { type: 0, cs: [] }), payloads: [sp] });
-    const spBytes = hex(`00 00 07 003d
+    const spBytes = unhex(`00 00 07 003d
       00 01 03  01 01 01  02 01 00  03 01 03  04 01 18  05 01 03  06 01 14
       15 04 00000e10
       16 08 0000000100000000
@@ -179,7 +178,7 @@ describe('typed errors', () => {
     return out;
   };
   const payloadMsg = (type: number, body: string): Uint8Array => {
-    const b = withPayload(hex(body));
+    const b = withPayload(unhex(body));
     b[2] = type;
     return b;
   };
@@ -229,18 +228,18 @@ describe('typed errors', () => {
 describe('Key Data chain (KEMAC plaintext)', () => {
   const chain: KeyDataPayload[] = [
     { kind: 'keydata', type: KeyDataType.TGK, key: seq(16), kv: { kvType: KvType.NULL } },
-    { kind: 'keydata', type: KeyDataType.TEK_SALT, key: seq(16, 0x20), salt: seq(14, 0x40), kv: { kvType: KvType.SPI, spi: hex('01020304') } },
-    { kind: 'keydata', type: KeyDataType.TGK_SALT, key: seq(32), salt: seq(14), kv: { kvType: KvType.INTERVAL, validFrom: hex('00'), validTo: hex('ffff') } },
+    { kind: 'keydata', type: KeyDataType.TEK_SALT, key: seq(16, 0x20), salt: seq(14, 0x40), kv: { kvType: KvType.SPI, spi: unhex('01020304') } },
+    { kind: 'keydata', type: KeyDataType.TGK_SALT, key: seq(32), salt: seq(14), kv: { kvType: KvType.INTERVAL, validFrom: unhex('00'), validTo: unhex('ffff') } },
     { kind: 'keydata', type: KeyDataType.TEK, key: seq(16), kv: { kvType: KvType.NULL } },
   ];
 
   it('round trips and is byte-exact for a TGK', () => {
     expect(decodeKeyDataChain(encodeKeyDataChain(chain))).toEqual(chain);
-    expect(encodeKeyDataChain([chain[0]!])).toEqual(hex(`00 00 0010 ${Buffer.from(seq(16)).toString('hex')}`));
+    expect(encodeKeyDataChain([chain[0]!])).toEqual(unhex(`00 00 0010 ${Buffer.from(seq(16)).toString('hex')}`));
   });
 
   it('never prints keys through JSON or inspect', () => {
-    const [kd] = decodeKeyDataChain(encodeKeyDataChain([{ kind: 'keydata', type: 1, key: hex('a1a2a3a4a5a6a7a8'), salt: hex('b1b2b3b4'), kv: { kvType: 0 } }]));
+    const [kd] = decodeKeyDataChain(encodeKeyDataChain([{ kind: 'keydata', type: 1, key: unhex('a1a2a3a4a5a6a7a8'), salt: unhex('b1b2b3b4'), kv: { kvType: 0 } }]));
     for (const text of [JSON.stringify(kd), inspect(kd, { depth: 9 }), inspect([kd], { depth: 9 }), JSON.stringify({ x: [kd] })]) {
       expect(text).toContain('redacted');
       expect(text).not.toMatch(/161|a1|0xa1|177|b1/);
@@ -253,8 +252,8 @@ describe('Key Data chain (KEMAC plaintext)', () => {
     const trailing = new Uint8Array(good.length + 1);
     trailing.set(good);
     expect(() => decodeKeyDataChain(trailing)).toThrow(MikeyError);
-    expect(() => decodeKeyDataChain(hex('00 40 0000'))).toThrow(MikeyError);
-    expect(() => decodeKeyDataChain(hex('05 00 0000'))).toThrow(MikeyError);
+    expect(() => decodeKeyDataChain(unhex('00 40 0000'))).toThrow(MikeyError);
+    expect(() => decodeKeyDataChain(unhex('05 00 0000'))).toThrow(MikeyError);
     expect(() => encodeKeyDataChain([{ kind: 'keydata', type: 0, key: seq(16), salt: seq(14), kv: { kvType: 0 } }])).toThrow(MikeyError);
   });
 });

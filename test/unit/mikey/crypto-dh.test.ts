@@ -11,18 +11,7 @@ import {
 } from '../../../src/mikey/dh.js';
 import { DhGroup, dhValueLength } from '../../../src/mikey/payloads/dh.js';
 import { MikeyError, ErrNo } from '../../../src/mikey/errors.js';
-
-function errNoOf(f: () => unknown): number | undefined {
-  try {
-    f();
-  } catch (e) {
-    if (e instanceof MikeyError) return e.errNo;
-    throw e;
-  }
-  return undefined;
-}
-
-const hex = (b: Uint8Array): string => Buffer.from(b).toString('hex');
+import { errNoOf, hex } from './helpers.js';
 
 describe('Diffie-Hellman (RFC 3830 §3.3, §6.4)', () => {
   for (const group of [1, 2, 5, 14] as OakleyGroup[]) {

@@ -4,25 +4,14 @@ import { aesCmIv, aesKeyUnwrap, aesKeyWrap, kemacEncrypt, kemacDecrypt } from '.
 import { macCompute, macVerify, constantTimeEqual } from '../../../src/mikey/mac.js';
 import { EncrAlg, MacAlg, macLength } from '../../../src/mikey/payloads/constants.js';
 import { deriveKemacKeys } from '../../../src/mikey/keys.js';
-import { MikeyError, ErrNo } from '../../../src/mikey/errors.js';
+import { ErrNo } from '../../../src/mikey/errors.js';
+import { errNoOf, hex, unhex } from './helpers.js';
 
-const h = (s: string): Uint8Array => Uint8Array.from(Buffer.from(s.replace(/\s+/g, ''), 'hex'));
-const hex = (b: Uint8Array): string => Buffer.from(b).toString('hex');
-
-function errNoOf(f: () => unknown): number | undefined {
-  try {
-    f();
-  } catch (e) {
-    if (e instanceof MikeyError) return e.errNo;
-    throw e;
-  }
-  return undefined;
-}
 
 describe('AES-CM-128 KEMAC encryption (RFC 3830 §4.2.3)', () => {
   it('IV = (S XOR (0x0000 || CSB_ID || T)) || 0x0000', () => {
-    const s = h('000102030405060708090a0b0c0d');
-    const t = h('1122334455667788');
+    const s = unhex('000102030405060708090a0b0c0d');
+    const t = unhex('1122334455667788');
     expect(hex(aesCmIv(s, 0xdeadbeef, t))).toBe(
       '0001' + 'dcaebaea' + '17253b4d5f6d7b85' + '0000',
     );
@@ -30,13 +19,13 @@ describe('AES-CM-128 KEMAC encryption (RFC 3830 §4.2.3)', () => {
 
   it('a 4-byte COUNTER T is left-padded to 64 bits', () => {
     const s = new Uint8Array(14);
-    expect(hex(aesCmIv(s, 1, h('0a0b0c0d')))).toBe('0000' + '00000001' + '000000000a0b0c0d' + '0000');
+    expect(hex(aesCmIv(s, 1, unhex('0a0b0c0d')))).toBe('0000' + '00000001' + '000000000a0b0c0d' + '0000');
   });
 
   it('keystream equals RFC 3711 Appendix B.2 AES-CM test vector', () => {
     // IV F0F1...FD0000 is produced by salt F0..FD with CSB_ID = 0, T = 0.
-    const key = h('2B7E151628AED2A6ABF7158809CF4F3C');
-    const salt = h('F0F1F2F3F4F5F6F7F8F9FAFBFCFD');
+    const key = unhex('2B7E151628AED2A6ABF7158809CF4F3C');
+    const salt = unhex('F0F1F2F3F4F5F6F7F8F9FAFBFCFD');
     const ks = kemacEncrypt(EncrAlg.AES_CM_128, key, salt, 0, new Uint8Array(8), new Uint8Array(48));
     expect(hex(ks)).toBe(
       'e03ead0935c95e80e166b16dd92b4eb4d23513162b02d0f72a43a2fe4a5f97ab41e95b3bb0a2e8dd477901e4fca894c0',
@@ -46,20 +35,20 @@ describe('AES-CM-128 KEMAC encryption (RFC 3830 §4.2.3)', () => {
   it('round-trips with keys from §4.1.4, and a changed T changes the ciphertext', () => {
     const k = deriveKemacKeys(randomBytes(20), 0x12345678, randomBytes(16));
     const pt = randomBytes(37);
-    const t = h('e000000000000001');
+    const t = unhex('e000000000000001');
     const ct = kemacEncrypt(EncrAlg.AES_CM_128, k.encrKey, k.saltKey, 0x12345678, t, pt);
     expect(hex(ct)).not.toBe(hex(pt));
     expect(hex(kemacDecrypt(EncrAlg.AES_CM_128, k.encrKey, k.saltKey, 0x12345678, t, ct))).toBe(hex(pt));
-    const ct2 = kemacEncrypt(EncrAlg.AES_CM_128, k.encrKey, k.saltKey, 0x12345678, h('e000000000000002'), pt);
+    const ct2 = kemacEncrypt(EncrAlg.AES_CM_128, k.encrKey, k.saltKey, 0x12345678, unhex('e000000000000002'), pt);
     expect(hex(ct2)).not.toBe(hex(ct));
   });
 });
 
 describe('AES-KW-128 and NULL', () => {
   it('wraps the RFC 3394 §4.1 vector (default IV A6A6A6A6A6A6A6A6) and unwraps it', () => {
-    const kek = h('000102030405060708090A0B0C0D0E0F');
-    const data = h('00112233445566778899AABBCCDDEEFF');
-    const iv = h('A6A6A6A6A6A6A6A6');
+    const kek = unhex('000102030405060708090A0B0C0D0E0F');
+    const data = unhex('00112233445566778899AABBCCDDEEFF');
+    const iv = unhex('A6A6A6A6A6A6A6A6');
     const ct = aesKeyWrap(kek, iv, data);
     expect(hex(ct)).toBe('1fa68b0a8112b447aef34bd8fb5a7b829d3e862371d2cfe5');
     expect(hex(aesKeyUnwrap(kek, iv, ct)!)).toBe(hex(data));
@@ -67,9 +56,9 @@ describe('AES-KW-128 and NULL', () => {
   });
 
   it('RFC 3830 §4.2.3: the KEMAC key wrap IV is the 64-bit salt S (first 8 bytes of the §4.1.4 salt_key)', () => {
-    const kek = h('000102030405060708090A0B0C0D0E0F');
-    const data = h('00112233445566778899AABBCCDDEEFF');
-    const salt = h('0102030405060708090a0b0c0d0e');
+    const kek = unhex('000102030405060708090A0B0C0D0E0F');
+    const data = unhex('00112233445566778899AABBCCDDEEFF');
+    const salt = unhex('0102030405060708090a0b0c0d0e');
     const ct = kemacEncrypt(EncrAlg.AES_KW_128, kek, salt, 0, new Uint8Array(8), data);
     expect(hex(ct)).toBe(hex(aesKeyWrap(kek, salt.subarray(0, 8), data)));
     expect(hex(ct)).not.toBe('1fa68b0a8112b447aef34bd8fb5a7b829d3e862371d2cfe5');
@@ -135,8 +124,8 @@ describe('MAC HMAC-SHA-1-160 (RFC 3830 §4.2.4)', () => {
   });
 
   it('constantTimeEqual handles unequal lengths', () => {
-    expect(constantTimeEqual(h('0102'), h('0102'))).toBe(true);
-    expect(constantTimeEqual(h('0102'), h('010203'))).toBe(false);
+    expect(constantTimeEqual(unhex('0102'), unhex('0102'))).toBe(true);
+    expect(constantTimeEqual(unhex('0102'), unhex('010203'))).toBe(false);
   });
 
   it('MikeyError messages carry no key bytes', () => {

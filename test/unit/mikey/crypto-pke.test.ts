@@ -16,19 +16,9 @@ import {
   type MikeyCertificate,
 } from '../../../src/mikey/pke.js';
 import { SignType } from '../../../src/mikey/payloads/sign.js';
-import { MikeyError, ErrNo } from '../../../src/mikey/errors.js';
+import { ErrNo } from '../../../src/mikey/errors.js';
 import { makeTestPki, type TestPki } from '../helpers/certs.js';
-
-function errNoOf(f: () => unknown): number | undefined {
-  try {
-    f();
-  } catch (e) {
-    if (e instanceof MikeyError) return e.errNo;
-    throw e;
-  }
-  return undefined;
-}
-const hex = (b: Uint8Array): string => Buffer.from(b).toString('hex');
+import { errNoOf, hex } from './helpers.js';
 
 let pki: TestPki;
 let ca: MikeyCertificate;

@@ -13,20 +13,19 @@ import {
 import { MikeyError } from '../../../src/mikey/errors.js';
 import { hmac } from '@noble/hashes/hmac.js';
 import { sha1 } from '@noble/hashes/legacy.js';
+import { hex, seq } from './helpers.js';
 
-const seq = (start: number, n: number): Uint8Array => Uint8Array.from({ length: n }, (_, i) => start + i);
-const hex = (b: Uint8Array): string => Buffer.from(b).toString('hex');
 
 // REFERENCE.md §2 inputs.
-const TGK = seq(0x00, 16);
-const RAND = seq(0x10, 16);
+const TGK = seq(16, 0x00);
+const RAND = seq(16, 0x10);
 const CSB_ID = 0x12345678;
-const PSK = seq(0x00, 20);
+const PSK = seq(20, 0x00);
 
 describe('PRF (RFC 3830 §4.1.2)', () => {
   it('P(s, label, m) is HMAC(s, A_i || label) with A_i = HMAC(s, A_(i-1))', () => {
-    const s = seq(1, 7);
-    const label = seq(9, 5);
+    const s = seq(7, 1);
+    const label = seq(5, 9);
     const a1 = hmac(sha1, s, label);
     const a2 = hmac(sha1, s, a1);
     const expected = Buffer.concat([
@@ -38,21 +37,21 @@ describe('PRF (RFC 3830 §4.1.2)', () => {
 
   it('a 40-byte inkey is split into 32 + 8 byte chunks and the P outputs XORed (REFERENCE vector)', () => {
     const label = keyLabel(KeyConst.TEK, 1, CSB_ID, RAND);
-    expect(hex(prf(seq(0x40, 40), label, 48))).toBe(
+    expect(hex(prf(seq(40, 0x40), label, 48))).toBe(
       '46a49285e6b0caafb9865b367b7e13cb9c99625da171df18d1dc97ccf3060a99f001f523da8219b2e42d5783560d689d',
     );
     const m = Math.ceil(48 / 20);
-    const p1 = prfP(seq(0x40, 32), label, m);
-    const p2 = prfP(seq(0x60, 8), label, m);
+    const p1 = prfP(seq(32, 0x40), label, m);
+    const p2 = prfP(seq(8, 0x60), label, m);
     const x = p1.map((b, i) => b ^ p2[i]!).slice(0, 48);
-    expect(hex(prf(seq(0x40, 40), label, 48))).toBe(hex(x));
+    expect(hex(prf(seq(40, 0x40), label, 48))).toBe(hex(x));
   });
 
   it('a 32-byte inkey is ONE chunk (minisip adds an empty one: we do not) (REFERENCE vector)', () => {
     const label = keyLabel(KeyConst.TEK, 1, CSB_ID, RAND);
-    const out = prf(seq(0x80, 32), label, 16);
+    const out = prf(seq(32, 0x80), label, 16);
     expect(hex(out)).toBe('9cc380fe5b3f1ff77c4086f5b4c60845');
-    expect(hex(out)).toBe(hex(prfP(seq(0x80, 32), label, 1).slice(0, 16)));
+    expect(hex(out)).toBe(hex(prfP(seq(32, 0x80), label, 1).slice(0, 16)));
   });
 
   it('rejects a zero output length and an empty inkey with a MikeyError', () => {
@@ -63,7 +62,7 @@ describe('PRF (RFC 3830 §4.1.2)', () => {
 
 describe('key derivation (RFC 3830 §4.1.3, §4.1.4, seed 003 §5.1)', () => {
   it('label layout is const(32) || cs_id(8) || csb_id(32) || RAND', () => {
-    expect(hex(keyLabel(0x2ad01c64, 1, CSB_ID, seq(0xaa, 2)))).toBe('2ad01c640112345678aaab');
+    expect(hex(keyLabel(0x2ad01c64, 1, CSB_ID, seq(2, 0xaa)))).toBe('2ad01c640112345678aaab');
   });
 
   it('TEK and salt of CS 1 match REFERENCE.md §2', () => {

@@ -12,8 +12,8 @@ import {
 import { TsType, tsValueLength } from '../../../src/mikey/payloads/t.js';
 import { ReplayCache, ReplayError, DEFAULT_SKEW_WINDOW_MS, type ReplayEntry } from '../../../src/mikey/replay.js';
 import { MikeyError, ErrNo } from '../../../src/mikey/errors.js';
+import { hex } from './helpers.js';
 
-const hex = (b: Uint8Array): string => Buffer.from(b).toString('hex');
 const MIN = 60_000;
 const T0 = Date.UTC(2026, 10, 29, 12, 0, 0);
 
