@@ -5,12 +5,15 @@
  * turn kernel events into UA events (soft expire: rekey needed; hard expire:
  * SAs gone).
  */
+import { openPfkeyBackend } from '../kernel/pfkey/backend.js';
 import { openXfrmBackend } from '../kernel/xfrm/backend.js';
 import type { KernelEvent, KernelIpsec } from '../kernel/types.js';
+import { UdpEncapSocket } from '../kernel/udp-encap.js';
 import { ReplayCache } from '../mikey/replay.js';
 import { authorizeCaller } from './authz.js';
 import type { SipsecConfig } from './config.js';
 import type { Logger } from './log.js';
+import { NatKeepalives } from './nat.js';
 import { dropPrivileges } from './privileges.js';
 import { PeerRegistry, type RegistryEvent } from './registry.js';
 import { startServer, type SipsecServer } from './server.js';
@@ -36,9 +39,27 @@ export interface Daemon {
   close(): Promise<void>;
 }
 
+/** XFRM is the default; PF_KEY (RFC 2367) for compatibility, with its Linux limits (README). */
 function openKernel(config: SipsecConfig, netns: string | undefined): KernelIpsec {
-  if (config.kernel.backend !== 'xfrm') throw new Error(`kernel backend "${config.kernel.backend}" is not available in this build; use xfrm`);
-  return openXfrmBackend(netns ? { netns } : {});
+  const opts = netns ? { netns } : {};
+  return config.kernel.backend === 'pfkey' ? openPfkeyBackend(opts) : openXfrmBackend(opts);
+}
+
+/**
+ * The ESP-in-UDP socket (port `nat.port`, UDP_ENCAP) in the SAs' namespace,
+ * and the keepalives sent from it.  Without it (nat.traversal off, or the
+ * port taken, e.g. by an IKE daemon) we neither offer nor accept NAT-T.
+ */
+function openNat(config: SipsecConfig, netns: string | undefined, log: Logger): { port: number; socket: UdpEncapSocket; keepalives: NatKeepalives } | undefined {
+  if (config.nat.traversal === 'off') return undefined;
+  let socket: UdpEncapSocket;
+  try {
+    socket = UdpEncapSocket.open(config.nat.port, netns);
+  } catch (e) {
+    log.error('NAT traversal off: cannot open the ESP-in-UDP socket', { port: config.nat.port, error: e });
+    return undefined;
+  }
+  return { port: config.nat.port, socket, keepalives: new NatKeepalives(socket, config.nat.keepaliveSeconds * 1000, log) };
 }
 
 export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
@@ -75,7 +96,8 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
     for (const callId of calls) server?.publish('rekey-needed', { callId, spi: formatSpi(spi) }, toOwners([callId]));
   };
   const stateError = () => store.lastError;
-  const service = new SipsecService({ config, kernel, registry, replay, log, save, stateError, rekeyNeeded, version: opts.version });
+  const nat = openNat(config, opts.netns, log);
+  const service = new SipsecService({ config, kernel, registry, replay, log, save, stateError, rekeyNeeded, ...(nat ? { nat } : {}), version: opts.version });
   server = await startServer({
     path: config.socket.path,
     mode: config.socket.mode,
@@ -92,6 +114,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
 
   const srv = server;
   registry.on('event', (e: RegistryEvent) => {
+    if (e.type === 'peer-removed') nat?.keepalives.untrack(e.peerKey);
     if (e.type === 'peer-sas-replaced') {
       for (const callId of e.calls) srv.publish('peer-sas-replaced', { callId, peerUri: service.calls.get(callId)?.peerUri ?? '' }, toOwners([callId]));
     }
@@ -136,6 +159,8 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
       await events.return?.();
       await pump;
       await kernel.close();
+      nat?.keepalives.close();
+      nat?.socket.close();
     },
   };
 }
