@@ -38,7 +38,12 @@ export function encodeFrame(value: unknown, max = MAX_FRAME_BYTES): Buffer {
 
 /** Reassembles frames from a byte stream: split and merged chunks both work. */
 export class FrameDecoder {
-  #buf: Buffer = Buffer.alloc(0);
+  // Chunks since the last frame boundary, joined only when a header or a whole
+  // frame is there to read: a frame trickled in byte by byte costs O(length), not O(length²).
+  #parts: Buffer[] = [];
+  #size = 0;
+  /** Header + payload bytes of the frame being received; -1 until its header is complete. */
+  #need = -1;
 
   constructor(private readonly max = MAX_FRAME_BYTES) {}
 
@@ -49,21 +54,37 @@ export class FrameDecoder {
    * after that, so the caller should close it.
    */
   push(chunk: Uint8Array): Buffer[] {
-    this.#buf = this.#buf.length === 0 ? Buffer.from(chunk) : Buffer.concat([this.#buf, chunk]);
+    if (chunk.length > 0) {
+      this.#parts.push(Buffer.from(chunk));
+      this.#size += chunk.length;
+    }
     const out: Buffer[] = [];
-    while (this.#buf.length >= HEADER_BYTES) {
-      const len = this.#buf.readUInt32BE(0);
-      if (len > this.max) throw new FramingError('frame-too-large', `frame of ${len} bytes exceeds the ${this.max}-byte limit`);
-      if (this.#buf.length < HEADER_BYTES + len) break;
-      out.push(this.#buf.subarray(HEADER_BYTES, HEADER_BYTES + len));
-      this.#buf = this.#buf.subarray(HEADER_BYTES + len);
+    for (;;) {
+      if (this.#need < 0) {
+        if (this.#size < HEADER_BYTES) break;
+        const len = this.#joined().readUInt32BE(0);
+        if (len > this.max) throw new FramingError('frame-too-large', `frame of ${len} bytes exceeds the ${this.max}-byte limit`);
+        this.#need = HEADER_BYTES + len;
+      }
+      if (this.#size < this.#need) break;
+      const buf = this.#joined();
+      out.push(buf.subarray(HEADER_BYTES, this.#need));
+      const rest = buf.subarray(this.#need);
+      this.#parts = rest.length > 0 ? [rest] : [];
+      this.#size = rest.length;
+      this.#need = -1;
     }
     return out;
   }
 
   /** True while part of a frame is buffered (the slowloris timer runs then). */
   get partial(): boolean {
-    return this.#buf.length > 0;
+    return this.#size > 0;
+  }
+
+  #joined(): Buffer {
+    if (this.#parts.length > 1) this.#parts = [Buffer.concat(this.#parts, this.#size)];
+    return this.#parts[0]!;
   }
 }
 
