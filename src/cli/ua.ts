@@ -73,7 +73,7 @@ export async function runUa(argv: string[]): Promise<number> {
   transport.onError = (detail) => log({ event: 'transport-error', detail });
   const layer = new TransactionLayer(transport, realClock);
   let client: SipsecClient | undefined;
-  if (cfg.options.ipsec && cmd !== 'register') client = await SipsecClient.connect(cfg.socket);
+  if (cfg.options.ipsec && cmd !== 'register') client = await SipsecClient.connect(cfg.socket, { timeoutMs: 60_000 }); // sipsecd under UML can take seconds
   const ua = new UserAgent(layer, cfg.options, client ?? noKeying, udpMedia(cfg.mediaRate), log);
   const rekeyAll = (): void => {
     for (const id of ua.activeCalls()) void ua.rekey(id);

@@ -31,6 +31,7 @@ const DESCRIBE: Record<string, (e: UaEventLine) => string> = {
   'bye-sent': () => 'BYE sent',
   'bye-received': () => 'BYE received',
   released: () => 'call released in sipsecd (SAs linger)',
+  'answer-refused': (e) => `sipsecd refused the offer: ${e.code} ${e.detail}`,
   'invite-rejected': (e) => `INVITE rejected: ${e.status} ${e.warning}`,
   'call-failed': (e) => `call failed: ${e.reason ?? e.status} ${e.detail ?? ''}`,
 };
@@ -56,7 +57,7 @@ async function demo(lab: SipLab): Promise<void> {
   say(`lab up: alice ${ADDR.alice}, bob ${ADDR.bob}, kamailio ${ADDR.proxy} (registrar + record-routing proxy, digest auth); sipsecd on alice and bob`);
   const pcap = join(lab.dir, 'demo.pcap');
   const capture = lab.t.spawn('proxy', ['tshark', '-q', '-i', 'eth0', '-f', 'port 5060', '-w', pcap]);
-  for (let i = 0; i < 600 && !(existsSync(pcap) && statSync(pcap).size > 0); i++) await new Promise((r) => setTimeout(r, 100));
+  for (let i = 0; i < 1800 && !(existsSync(pcap) && statSync(pcap).size > 0); i++) await new Promise((r) => setTimeout(r, 100));
 
   const bob = lab.ua('bob', lab.uaConfig('bob'), ['answer', '--count', '1', '--timeout', '120']);
   narrate('bob', bob);

@@ -98,7 +98,7 @@ describe('sipp against the reference UA', () => {
     writeFileSync(scenario, uacScenario(offer));
     chmodSync(scenario, 0o644);
     const sipp = await lab.t.exec('alice', ['sipp', '-sf', scenario, '-i', ADDR.alice, '-p', '5070', '-m', '1', '-timeout', '90s', '-nostdin', `${ADDR.proxy}:5060`], { timeoutMs: 120_000 });
-    expect(sipp.code, sipp.stdout.slice(-2000) + sipp.stderr.slice(-2000)).toBe(0);
+    expect(sipp.code, `${JSON.stringify(bob.events)}\n${sipp.stderr.slice(-1500)}`).toBe(0);
     expect(await bob.exit).toBe(0);
     const ev = (n: string) => bob.events.find((e) => e.event === n);
     expect(ev('invite-received')).toMatchObject({ contentType: 'multipart/mixed' });
@@ -114,7 +114,7 @@ describe('sipp against the reference UA', () => {
     await new Promise((r) => setTimeout(r, 3000));
     const target = `sip:sipp@${ADDR.bob}:5070`;
     const clear = lab.ua('alice', lab.uaConfig('alice', { proxy: `${ADDR.bob}:5070`, register: 'false', fallback: 'clear' }), ['call', target, '--duration', '1']);
-    expect(await clear.exit, clear.stderr()).toBe(0);
+    expect(await clear.exit, `${JSON.stringify(clear.events)}\n${clear.stderr()}`).toBe(0);
     const evc = (n: string) => clear.events.find((e) => e.event === n);
     expect(evc('invite-sent')).toMatchObject({ mikey: true });
     expect(evc('fallback')).toMatchObject({ to: 'clear', reason: '2xx without MIKEY' });

@@ -22,9 +22,9 @@ describe('SIP + MIKEY through kamailio in the lab', () => {
     pcap = join(lab.dir, 'sip.pcap');
     capture = lab.t.spawn('proxy', ['tshark', '-q', '-i', 'eth0', '-f', 'port 5060', '-w', pcap]);
     // dumpcap writes the pcap header once it captures (tshark is slow to start under UML).
-    for (let i = 0; i < 600 && !(existsSync(pcap) && statSync(pcap).size > 0); i++) await new Promise((r) => setTimeout(r, 100));
+    for (let i = 0; i < 1800 && !(existsSync(pcap) && statSync(pcap).size > 0); i++) await new Promise((r) => setTimeout(r, 100));
     expect(existsSync(pcap)).toBe(true);
-  }, 240_000);
+  }, 400_000);
 
   afterAll(async () => {
     capture?.kill('SIGKILL');

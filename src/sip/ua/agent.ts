@@ -515,10 +515,12 @@ export class UserAgent implements TransactionUser {
         body = buildSipsecBody({ mikey: unb64(ans.mikey), sdp });
       } catch (e) {
         const extra = (e as { extra?: Record<string, unknown> }).extra ?? {};
-        const headers: Header[] = [{ name: 'Warning', value: typeof extra.warning === 'string' ? extra.warning : `399 ${this.#local.address} "MIKEY offer refused"` }];
+        const code = (e as { code?: unknown }).code;
+        const why = typeof code === 'string' ? code : 'error';
+        const headers: Header[] = [{ name: 'Warning', value: typeof extra.warning === 'string' ? extra.warning : `399 ${this.#local.address} "sipsecd: ${why}"` }];
         const mikeyErr = typeof extra.mikey === 'string' ? unb64(extra.mikey) : undefined;
         if (mikeyErr) headers.push({ name: 'Content-Type', value: 'application/mikey' });
-        this.log({ event: 'answer-refused', callId: call.id, detail: (e as Error).message });
+        this.log({ event: 'answer-refused', callId: call.id, code: why, detail: (e as Error).message });
         await this.#release(call);
         await reject(typeof extra.sipStatus === 'number' ? extra.sipStatus : 488, headers, mikeyErr);
         return;
