@@ -117,7 +117,14 @@ export function parseConfig(text: string, source: string, options: LoadOptions =
     );
   }
   const locator = new Locator(doc, lineCounter);
-  const parsed = configSchema.safeParse(doc.toJS() ?? {});
+  // toJS throws a raw ReferenceError on an unresolved alias (an unquoted `*@example.org`) or an alias bomb.
+  let value: unknown;
+  try {
+    value = doc.toJS({ maxAliasCount: 100 });
+  } catch (e) {
+    throw new ConfigError(source, [{ path: '', line: 1, column: 1, message: `YAML: ${(e as Error).message} (quote values that start with * or &)` }]);
+  }
+  const parsed = configSchema.safeParse(value ?? {});
   if (!parsed.success) {
     throw new ConfigError(source, sortIssues(parsed.error.issues.flatMap((i) => locator.zodIssue(i))));
   }
