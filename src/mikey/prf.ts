@@ -27,16 +27,20 @@ export function prfP(s: Uint8Array, label: Uint8Array, m: number): Uint8Array {
   const out = new Uint8Array(m * HMAC_BYTES);
   const block = new Uint8Array(HMAC_BYTES + label.length);
   block.set(label, HMAC_BYTES);
+  // Key the HMAC once (the ipad/opad states) and clone it per block: 2m HMACs, one key schedule.
+  const keyed = hmac.create(sha1, s);
+  const mac = (data: Uint8Array): Uint8Array => keyed.clone().update(data).digest();
   let a: Uint8Array = label; // A_0
   for (let i = 0; i < m; i++) {
-    const next = hmac(sha1, s, a); // A_(i+1)
+    const next = mac(a); // A_(i+1)
     if (a !== label) a.fill(0);
     a = next;
     block.set(a, 0);
-    out.set(hmac(sha1, s, block), i * HMAC_BYTES);
+    out.set(mac(block), i * HMAC_BYTES);
   }
   if (a !== label) a.fill(0);
   block.fill(0);
+  keyed.destroy();
   return out;
 }
 

@@ -9,7 +9,10 @@ import { NLMSG, NLM_F, parseDone, parseError, parseMessages, type NlMessage } fr
 import { XFRMNLGRP } from './structs.js';
 
 const RCVBUF = 4 * 1024 * 1024;
-const RECV_CHUNK = 256 * 1024;
+// The kernel sizes dump datagrams to the receive length we use (capped at 32 KiB,
+// net/netlink/af_netlink.c max_recvmsg_len), and koffi moves the whole buffer on
+// every recv: a 32 KiB buffer holds any datagram and keeps an ACK cheap.
+const RECV_CHUNK = 32 * 1024;
 const REQUEST_TIMEOUT_MS = 5000;
 const ENOBUFS = 105;
 
