@@ -14,9 +14,12 @@ mkdirSync(out, { recursive: true });
 let passed = 0;
 let failed = 0;
 
+// The whole kernel suite runs in one boot; UML is slow: give it an hour unless told otherwise.
+const env = { ...process.env, SIPSEC_LAB_TIMEOUT: process.env.SIPSEC_LAB_TIMEOUT ?? '3600' };
+
 function run(label, argv) {
   process.stdout.write(`\n=== ${label} ===\n`);
-  const r = spawnSync(argv[0], argv.slice(1), { cwd: root, stdio: 'inherit' });
+  const r = spawnSync(argv[0], argv.slice(1), { cwd: root, stdio: 'inherit', env });
   return r.status ?? 1;
 }
 
