@@ -68,8 +68,9 @@ async function demo(lab: SipLab): Promise<void> {
   await new Promise((r) => setTimeout(r, 1500));
   say(`alice ESP SAs: ${espSummary(await lab.xfrm('alice', 'state'))}`);
   say(`bob   ESP SAs: ${espSummary(await lab.xfrm('bob', 'state'))}`);
+  await alice.waitFor('call-ended', 90_000);
+  const lingering = await lab.xfrm('alice', 'state');
   const [codeA, codeB] = [await alice.exit, await bob.exit];
-  await new Promise((r) => setTimeout(r, 300));
   const ev = (u: UaRun, n: string) => u.events.find((e) => e.event === n);
   check(codeA === 0 && codeB === 0, `both UAs ended well (exit ${codeA}, ${codeB})`);
   const at = (u: UaRun, n: string) => ev(u, n)?.t ?? NaN;
@@ -80,9 +81,8 @@ async function demo(lab: SipLab): Promise<void> {
   const mb = ev(bob, 'media-stats');
   check(ma?.lostAtStart === 0 && mb?.lostAtStart === 0, `media packets lost at call start: ${ma?.lostAtStart ?? '?'} (alice), ${mb?.lostAtStart ?? '?'} (bob)`);
   check(Number(ma?.received) > 0 && Number(mb?.received) > 0, `media over ESP: alice received ${ma?.received}, bob received ${mb?.received}`);
-  const lingering = await lab.xfrm('alice', 'state');
   check(/proto esp/.test(lingering), 'right after BYE the SAs are still there (linger)');
-  await new Promise((r) => setTimeout(r, 3000));
+  await new Promise((r) => setTimeout(r, 2500));
   const gone = (await lab.xfrm('alice', 'state')) + (await lab.xfrm('bob', 'state'));
   check(gone === '', 'after the linger (2 s) all SAs are gone on alice and bob');
 
@@ -90,9 +90,9 @@ async function demo(lab: SipLab): Promise<void> {
   await new Promise((r) => capture.once('exit', r));
   const r = await lab.t.exec('proxy', [
     'tshark', '-r', pcap, '-o', 'mime_multipart.remove_base64_encoding:TRUE', '-d', 'tcp.port==5060,sip',
-    '-T', 'fields', '-E', 'separator=|', '-e', 'ip.src', '-e', 'ip.dst', '-e', '_ws.col.Info', '-e', 'mikey.type', '-e', '_ws.malformed', '-e', 'frame.protocols',
+    '-T', 'fields', '-E', 'separator=/t', '-e', 'ip.src', '-e', 'ip.dst', '-e', '_ws.col.Info', '-e', 'mikey.type', '-e', '_ws.malformed', '-e', 'frame.protocols',
   ], { timeoutMs: 200_000 });
-  const frames = r.stdout.trim().split('\n').filter(Boolean).map((l) => l.split('|'));
+  const frames = r.stdout.trim().split('\n').filter(Boolean).map((l) => l.split('\t'));
   say('SIP as tshark dissects it on the proxy (src → dst, message, MIKEY type):');
   for (const f of frames.filter((x) => /:sip/.test(x[5] ?? ''))) process.stdout.write(`           ${f[0]} → ${f[1]}  ${f[2]}${f[3] ? `  [MIKEY type ${f[3]}]` : ''}\n`);
   check(frames.length > 0 && frames.every((f) => f[4] === '' && !/malformed/i.test(f[5] ?? '')), `tshark: ${frames.length} frames, no malformed packet`);

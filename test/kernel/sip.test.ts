@@ -103,9 +103,9 @@ describe('SIP + MIKEY through kamailio in the lab', () => {
     // One pass (tshark is slow under UML): every frame with its protocols, info, MIKEY type and malformed mark.
     const r = await lab.t.exec('proxy', [
       'tshark', '-r', pcap, '-o', 'mime_multipart.remove_base64_encoding:TRUE', '-d', 'tcp.port==5060,sip',
-      '-T', 'fields', '-E', 'separator=|', '-e', 'frame.number', '-e', 'frame.protocols', '-e', '_ws.col.Info', '-e', 'mikey.type', '-e', '_ws.malformed',
+      '-T', 'fields', '-E', 'separator=/t', '-e', 'frame.number', '-e', 'frame.protocols', '-e', '_ws.col.Info', '-e', 'mikey.type', '-e', '_ws.malformed',
     ], { timeoutMs: 200_000 });
-    const frames = r.stdout.trim().split('\n').filter(Boolean).map((l) => l.split('|'));
+    const frames = r.stdout.trim().split('\n').filter(Boolean).map((l) => l.split('\t'));
     const sip = frames.filter((f) => /:sip/.test(f[1]!));
     expect(sip.length).toBeGreaterThan(20);
     expect(sip.some((f) => /INVITE/.test(f[2]!))).toBe(true);

@@ -214,6 +214,7 @@ export class UserAgent implements TransactionUser {
 
   async #sendInvite(call: Call, fromTag: string, authz: Header[], onEstablished: () => void): Promise<void> {
     let body: { contentType: string; body: Uint8Array };
+    if (!(await this.#openMedia(call))) return;
     const sdp = this.#sdp();
     if (call.ipsec) {
       this.log({ event: 'offer-request', callId: call.id });
@@ -532,6 +533,7 @@ export class UserAgent implements TransactionUser {
       this.log({ event: 'fallback', callId: call.id, to: 'clear', reason: 'offer without MIKEY' });
     }
     if (call.ended) return; // CANCELled while sipsecd answered
+    if (!(await this.#openMedia(call))) return;
     call.dialog = uasDialog(req, localTag);
     const ok = buildResponse(req, 200, {
       toTag: localTag,
@@ -624,16 +626,28 @@ export class UserAgent implements TransactionUser {
     return buildAudioSdp({ address: this.#local.address, port: this.opts.mediaPort, sessionId, username: this.#user });
   }
 
-  async #startMedia(call: Call): Promise<void> {
-    if (call.mediaStarted || call.peerMedia === undefined || call.ended) return;
-    call.mediaStarted = true;
+  /**
+   * Bind the media socket before our SDP goes out (INVITE / 200 OK): the
+   * peer may send as soon as it has the ACK, and a packet to a port nobody
+   * listens on yet would be lost at call start.
+   */
+  async #openMedia(call: Call): Promise<boolean> {
+    if (call.media) return true;
     try {
       call.media = await this.media({ address: this.#local.address, port: this.opts.mediaPort });
-      call.media.start(call.peerMedia);
-      this.log({ event: 'media-start', callId: call.id, to: `${call.peerMedia.address}:${call.peerMedia.port}`, encrypted: call.ipsec });
+      return true;
     } catch (e) {
       this.log({ event: 'media-failed', callId: call.id, detail: (e as Error).message });
+      await this.#end(call, { callId: call.id, ok: false, status: 500 });
+      return false;
     }
+  }
+
+  async #startMedia(call: Call): Promise<void> {
+    if (call.mediaStarted || call.peerMedia === undefined || call.ended || call.media === undefined) return;
+    call.mediaStarted = true;
+    call.media.start(call.peerMedia);
+    this.log({ event: 'media-start', callId: call.id, to: `${call.peerMedia.address}:${call.peerMedia.port}`, encrypted: call.ipsec });
   }
 
   #stopMedia(call: Call): MediaStats | undefined {
@@ -641,6 +655,7 @@ export class UserAgent implements TransactionUser {
     const stats = call.media.stop();
     call.media.close();
     call.media = undefined;
+    if (!call.mediaStarted) return undefined;
     this.log({ event: 'media-stats', callId: call.id, ...stats });
     return stats;
   }

@@ -16,7 +16,9 @@ export interface Clock {
 export const realClock: Clock = {
   now: () => performance.now(),
   after(ms, fn) {
-    const t = setTimeout(fn, ms);
+    // Unref'd: the UA's sockets keep the process alive while it works; a
+    // transaction timer (up to 64*T1) must not delay its exit once it closed them.
+    const t = setTimeout(fn, ms).unref();
     return { cancel: () => clearTimeout(t) };
   },
 };
