@@ -20,6 +20,8 @@ export const DEFAULT_LINGER_SECONDS = 32;
 export const DEFAULT_SOCKET_PATH = '/run/sipsec/sipsecd.sock';
 export const DEFAULT_STATE_DIR = '/var/lib/sipsec';
 export const DEFAULT_MINIMUM_SUITE: SuiteName = 'aes-cbc-128-hmac-sha1';
+/** RFC 3948 §2.1: the IKE/ESP-in-UDP port. */
+export const DEFAULT_NAT_PORT = 4500;
 /** MIKEY DH groups (OAKLEY 1, 2, 5 and the 2048-bit MODP group 14). */
 export const DH_GROUPS = [1, 2, 5, 14] as const;
 
@@ -154,6 +156,19 @@ export const configSchema = z
       .prefault({}),
     stateDir: filePath.default(DEFAULT_STATE_DIR),
     kernel: z.strictObject({ backend: z.enum(['xfrm', 'pfkey']).default('xfrm') }).prefault({}),
+    /**
+     * NAT traversal (RFC 3948 ESP-in-UDP, docs/PROFILE.md §NAT).  auto: offer it,
+     * and encapsulate when the responder sees the initiator behind a NAT; off:
+     * never offer nor accept it.  `port` is bound with UDP_ENCAP at start-up.
+     */
+    nat: z
+      .strictObject({
+        traversal: z.enum(['auto', 'off']).default('auto'),
+        port: z.int().min(1).max(65535).default(DEFAULT_NAT_PORT),
+        /** RFC 3948 §2.3 NAT keepalive interval towards NATed peers (default 20 s). */
+        keepaliveSeconds: z.int().min(1).max(3600).default(20),
+      })
+      .prefault({}),
     /** When the peer does not support IPsec (SIP 415): refuse the call, or let it go in the clear. */
     fallback: z.enum(['refuse', 'clear']).default('refuse'),
     /** Drop to this user after start-up (the koffi path; not needed under the systemd unit). */

@@ -83,6 +83,7 @@ export interface SipsecConfig {
   readonly stateDir: string;
   readonly kernel: ConfigFile['kernel'];
   readonly fallback: ConfigFile['fallback'];
+  readonly nat: ConfigFile['nat'];
   /** The user (and its groups) to drop to after start-up, if configured. */
   readonly runAs?: { readonly user: string; readonly uid: number; readonly gid: number; readonly groups: readonly number[] };
 }
@@ -267,6 +268,7 @@ class Resolver {
       stateDir: f.stateDir,
       kernel: f.kernel,
       fallback: f.fallback,
+      nat: f.nat,
       ...(f.runAs ? this.runAs(f.runAs) : {}),
     };
   }

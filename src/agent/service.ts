@@ -23,12 +23,14 @@ import type { ReplayCache } from '../mikey/replay.js';
 import { respond } from '../mikey/responder.js';
 import type { ExchangeResult } from '../mikey/result.js';
 import type { IpsecPolicy } from '../mikey/sp.js';
+import { UDP_ENCAP_ESPINUDP } from '../mikey/sp.js';
 import { CallOwnership, type Caller } from './authz.js';
 import { CallTable, type PendingOffer } from './calls.js';
 import { peerFor, type PeerConfig, type SipsecConfig } from './config.js';
 import { credentialsOf } from './credentials.js';
 import { RequestError } from './errors.js';
 import type { Logger } from './log.js';
+import type { NatKeepalives } from './nat.js';
 import { planOf, selectorsFor } from './plan.js';
 import { formatSpi, type CallInfo, type ParsedArgsOf, type ResultOf, type SaInfo } from './protocol.js';
 import type { PairPlan, PeerRegistry, PeerSnapshot } from './registry.js';
@@ -49,6 +51,8 @@ export interface ServiceDeps {
   stateError?: () => string | undefined;
   /** Tell the UAs owning `calls` that they must rekey (event 'rekey-needed'). */
   rekeyNeeded: (calls: readonly string[], spi: number) => void;
+  /** NAT traversal: our ESP-in-UDP port and the keepalives (absent: off, or its socket could not be opened). */
+  nat?: { port: number; keepalives: NatKeepalives };
   now?: () => number;
   version: string;
 }
@@ -110,7 +114,7 @@ export class SipsecService {
     return { peer, creds };
   }
 
-  /** The policy we offer: our most preferred suite, with configured lifetimes and replay window. */
+  /** The policy we offer: our most preferred suite, with configured lifetimes and replay window, and NAT-T unless off. */
   private policy(): IpsecPolicy {
     const c = this.d.config;
     const lt = c.lifetimes;
@@ -120,6 +124,7 @@ export class SipsecService {
       ...(lt.soft.bytes ? { softLifetimeBytes: BigInt(lt.soft.bytes) } : {}),
       ...(lt.hard.bytes ? { hardLifetimeBytes: BigInt(lt.hard.bytes) } : {}),
       replayWindow: c.replay.window,
+      ...(this.d.nat ? { natT: { encapType: UDP_ENCAP_ESPINUDP, sport: this.d.nat.port, dport: this.d.nat.port } } : {}),
     });
   }
 
@@ -200,6 +205,9 @@ export class SipsecService {
       ...(peer.dh ? { dhGroups: [peer.dh.group] } : {}),
       replayCache: this.d.replay,
       now: this.now,
+      // The address SIP saw the caller at: differing from its map address, it means a NAT.
+      observedPeerAddr: a.peerAddress,
+      ...(this.d.nat ? { natPort: this.d.nat.port } : {}),
     }).catch((e: unknown) => {
       if (!existing) this.owners.release(a.callId);
       throw kernelFailure(e);
@@ -261,6 +269,12 @@ export class SipsecService {
     try {
       const plan = planOf(result, role, selectorsFor(this.d.config.protection.scope, result.localAddr, result.peerAddr, peerSdp));
       const snap = await this.d.registry.install(call, plan);
+      if (plan.out.encap) {
+        // Only an initiator is ever behind the NAT (docs/PROFILE.md §NAT): it keeps the mapping open
+        // (RFC 3948 §2.3).  A responder's packet to a mapping not yet made would occupy its port.
+        if (role === 'initiator') this.d.nat?.keepalives.track(snap.key, snap.peer, plan.out.encap.dport);
+        this.d.log.info('NAT traversal: ESP in UDP', { peer: snap.peer, sport: plan.out.encap.sport, dport: plan.out.encap.dport });
+      }
       this.d.save();
       this.d.log.info('sas installed', { callId: call.callId, peer: snap.peer, in: formatSpi(snap.inSpi), out: formatSpi(snap.outSpi), suite: snap.suite });
       return saInfos(snap, call.callId);

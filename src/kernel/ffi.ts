@@ -53,6 +53,9 @@ export const SOCK_DGRAM = 2;
 /** SOL_UDP = IPPROTO_UDP; UDP_ENCAP (linux/udp.h) takes a UDP_ENCAP_* type. */
 export const SOL_UDP = 17;
 export const UDP_ENCAP = 100;
+/** SOL_IP = IPPROTO_IP; IP_XFRM_POLICY (linux/in.h) sets a per-socket IPsec policy (xfrm_userpolicy_info). */
+export const SOL_IP = 0;
+export const IP_XFRM_POLICY = 17;
 const O_RDONLY = 0;
 const O_CLOEXEC = 0o2000000;
 const POLLIN = 1;
@@ -112,6 +115,11 @@ export function setsockoptInt(fd: number, level: number, name: number, value: nu
   const v = Buffer.alloc(4);
   v.writeInt32LE(value, 0);
   if ((c_setsockopt(fd, level, name, v, 4) as number) < 0) fail(`setsockopt(${level},${name})`);
+}
+
+/** setsockopt() with a struct value. */
+export function setsockoptBytes(fd: number, level: number, name: number, value: Uint8Array): void {
+  if ((c_setsockopt(fd, level, name, value, value.length) as number) < 0) fail(`setsockopt(${level},${name})`);
 }
 
 /** SO_RCVTIMEO as struct timeval. */

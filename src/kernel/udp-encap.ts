@@ -7,6 +7,8 @@
  * `encap` holds one such socket, bound to the NAT-T port (4500) in the
  * network namespace of those SAs, for as long as they exist.
  *
+ * The socket bypasses the SPD both ways (`bypassPolicy`).
+ *
  * The same socket sends the NAT keepalives of RFC 3948 §2.3: one byte 0xFF
  * from our port to the peer's, which the receiving kernel drops (esp4's
  * xfrm4_udp_encap_rcv), so that the NAT keeps its mapping.  Packets with a
@@ -17,12 +19,35 @@
  */
 import { parseAddress } from './address.js';
 import { KernelValidationError } from './errors.js';
-import { AF_INET, SOCK_DGRAM, SOL_UDP, UDP_ENCAP, bindInet, close, sendToInet, setsockoptInt, socket } from './ffi.js';
-import { UDP_ENCAP_ESPINUDP } from './xfrm/structs.js';
+import { AF_INET, IP_XFRM_POLICY, SOCK_DGRAM, SOL_IP, SOL_UDP, UDP_ENCAP, bindInet, close, sendToInet, setsockoptBytes, setsockoptInt, socket, withNetns } from './ffi.js';
+import { netnsPath } from './xfrm/socket.js';
+import { UDP_ENCAP_ESPINUDP, XFRM_POLICY_ACTION, XFRM_POLICY_DIR, encodeUserpolicyInfo, infiniteLifetime, zeroCur } from './xfrm/structs.js';
 
 /** RFC 3948 §2.2: the NAT-keepalive packet, a single octet 0xFF. */
 const NAT_KEEPALIVE = Uint8Array.of(0xff);
 const IPPROTO_UDP = 17;
+
+/**
+ * A socket policy "allow, no template" (what IKE daemons put on their
+ * sockets): udp_queue_rcv_one_skb checks the SPD *before* it hands a
+ * datagram to the encap handler, so without it our own host policy (all
+ * traffic with the peer, proto any) drops the still-encapsulated ESP as
+ * unprotected UDP (XfrmInTmplMismatch); outbound, keepalives leave in clear.
+ */
+function bypassPolicy(dir: number): Uint8Array {
+  const none = new Uint8Array(16);
+  return encodeUserpolicyInfo({
+    sel: { daddr: none, saddr: none, dport: 0, dportMask: 0, sport: 0, sportMask: 0, family: AF_INET, prefixlenD: 0, prefixlenS: 0, proto: 0, ifindex: 0, user: 0 },
+    lft: infiniteLifetime(),
+    curlft: zeroCur(),
+    priority: 0,
+    index: 0,
+    dir,
+    action: XFRM_POLICY_ACTION.ALLOW,
+    flags: 0,
+    share: 0,
+  });
+}
 
 export class UdpEncapSocket {
   private fd: number | undefined;
@@ -34,18 +59,26 @@ export class UdpEncapSocket {
     this.fd = fd;
   }
 
-  /** A UDP socket on 0.0.0.0:`port` with UDP_ENCAP_ESPINUDP; throws KernelError. */
-  static open(port: number): UdpEncapSocket {
+  /**
+   * A UDP socket on 0.0.0.0:`port` with UDP_ENCAP_ESPINUDP, in network
+   * namespace `netns` (name or path; default ours); throws KernelError.
+   */
+  static open(port: number, netns?: string): UdpEncapSocket {
     if (!Number.isInteger(port) || port < 1 || port > 0xffff) throw new KernelValidationError('port', `${port} is not a UDP port`);
-    const fd = socket(AF_INET, SOCK_DGRAM, IPPROTO_UDP);
-    try {
-      setsockoptInt(fd, SOL_UDP, UDP_ENCAP, UDP_ENCAP_ESPINUDP);
-      bindInet(fd, port);
-    } catch (e) {
-      close(fd);
-      throw e;
-    }
-    return new UdpEncapSocket(fd, port);
+    const make = (): number => {
+      const fd = socket(AF_INET, SOCK_DGRAM, IPPROTO_UDP);
+      try {
+        setsockoptInt(fd, SOL_UDP, UDP_ENCAP, UDP_ENCAP_ESPINUDP);
+        for (const dir of [XFRM_POLICY_DIR.IN, XFRM_POLICY_DIR.OUT]) setsockoptBytes(fd, SOL_IP, IP_XFRM_POLICY, bypassPolicy(dir));
+        bindInet(fd, port);
+      } catch (e) {
+        close(fd);
+        throw e;
+      }
+      return fd;
+    };
+    const path = netnsPath(netns);
+    return new UdpEncapSocket(path ? withNetns(path, make) : make(), port);
   }
 
   /** One NAT keepalive to `peer`:`peerPort` (IPv4); throws KernelError. */

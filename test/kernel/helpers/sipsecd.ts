@@ -5,7 +5,7 @@ import type { ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { SipsecClient } from '../../../src/client/client.js';
-import { createTopology, type HostSpec, type Topology } from '../../../src/lab/topology.js';
+import { createTopology, type HostSpec, type Topology, type TopologySpec } from '../../../src/lab/topology.js';
 
 export const ROOT = resolve(import.meta.dirname, '..', '..', '..');
 export const ALICE = 'sip:alice@example.org';
@@ -42,6 +42,8 @@ export interface PairOptions {
   extra?: string;
   /** Addresses each identity may use (default: the host's addresses). */
   identityAddrs?: { a: string[]; b: string[] };
+  /** A topology with more hosts (routers, NAT) instead of a and b on one veth; its hosts a and b run the daemons. */
+  topology?: TopologySpec;
 }
 
 export async function startPair(o: PairOptions): Promise<Pair> {
@@ -49,7 +51,7 @@ export async function startPair(o: PairOptions): Promise<Pair> {
     { name: 'a', addrs: o.a },
     { name: 'b', addrs: o.b },
   ];
-  const t = await createTopology({ hosts, links: [{ type: 'veth', a: 'a', b: 'b' }] }, o.prefix);
+  const t = await createTopology(o.topology ?? { hosts, links: [{ type: 'veth', a: 'a', b: 'b' }] }, o.prefix);
   const dir = mkdtempSync('/tmp/sipsecd-');
   const bare = (cidrs: string[]) => cidrs.map((c) => c.split('/')[0]!);
   const a: HostSide = { host: 'a', uri: ALICE, addrs: o.identityAddrs?.a ?? bare(o.a) };
