@@ -24,6 +24,8 @@ export interface Pair {
   b: HostSide;
   start(host: 'a' | 'b'): Promise<void>;
   kill(host: 'a' | 'b'): void;
+  /** Everything a host's daemons wrote to stderr (their JSON log lines), across restarts. */
+  log(host: 'a' | 'b'): string;
   client(host: 'a' | 'b'): Promise<SipsecClient>;
   sock(host: 'a' | 'b'): string;
   xfrm(host: 'a' | 'b', what: 'state' | 'policy'): Promise<string>;
@@ -44,6 +46,12 @@ export interface PairOptions {
   identityAddrs?: { a: string[]; b: string[] };
   /** A topology with more hosts (routers, NAT) instead of a and b on one veth; its hosts a and b run the daemons. */
   topology?: TopologySpec;
+  /** The peer entry's `match` (default: the other host's URI), e.g. '*@example.org'. */
+  peerMatch?: string;
+  /** socket.maxConnections of both daemons (default: the daemon's, 64). */
+  maxConnections?: number;
+  /** Extra sipsecd arguments, e.g. ['--log-level', 'debug']. */
+  daemonArgs?: string[];
 }
 
 export async function startPair(o: PairOptions): Promise<Pair> {
@@ -68,12 +76,12 @@ export async function startPair(o: PairOptions): Promise<Pair> {
   - uri: ${me.uri}
     addresses: [${me.addrs.map((x) => `"${x}"`).join(', ')}]
 peers:
-  - match: ${peer.uri}
+  - match: "${o.peerMatch ?? peer.uri}"
     mode: psk
     psk: { file: ${join(dir, 'psk')}, format: hex }
 algorithms: { suites: [aes-gcm-128], minimum: aes-cbc-128-hmac-sha1 }
 access: { users: [65534] }
-socket: { path: ${join(dir, me.host, 'sipsecd.sock')}, mode: "0660" }
+socket: { path: ${join(dir, me.host, 'sipsecd.sock')}, mode: "0660"${o.maxConnections ? `, maxConnections: ${o.maxConnections}` : ''} }
 stateDir: ${join(dir, me.host, 'state')}
 ${o.extra ?? 'linger: 2'}
 `,
@@ -81,6 +89,7 @@ ${o.extra ?? 'linger: 2'}
     );
   }
   const daemons = new Map<string, ChildProcess>();
+  const logs = { a: '', b: '' };
   const sock = (h: 'a' | 'b') => join(dir, h, 'sipsecd.sock');
   const client = (h: 'a' | 'b') => SipsecClient.connect(sock(h));
   const pair: Pair = {
@@ -91,9 +100,12 @@ ${o.extra ?? 'linger: 2'}
     sock,
     client,
     async start(h) {
-      const child = t.spawn(h, [process.execPath, join(ROOT, 'bin/sipsecd.js'), '--config', join(dir, `${h}.yaml`)]);
+      const child = t.spawn(h, [process.execPath, join(ROOT, 'bin/sipsecd.js'), '--config', join(dir, `${h}.yaml`), ...(o.daemonArgs ?? [])]);
       let err = '';
-      child.stderr?.on('data', (c: Buffer) => (err += c.toString()));
+      child.stderr?.on('data', (c: Buffer) => {
+        err += c.toString();
+        logs[h] += c.toString();
+      });
       daemons.set(h, child);
       // The socket file may be a stale one of a killed daemon: wait until it answers
       // (node starts slowly in UML, slower still on a loaded machine).
@@ -111,6 +123,7 @@ ${o.extra ?? 'linger: 2'}
     kill(h) {
       daemons.get(h)?.kill('SIGKILL');
     },
+    log: (h) => logs[h],
     async xfrm(h, what) {
       return (await t.exec(h, ['ip', 'xfrm', what])).stdout;
     },
