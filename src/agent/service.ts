@@ -212,9 +212,10 @@ export class SipsecService {
       if (!existing) this.owners.release(a.callId);
       throw kernelFailure(e);
     });
-    // Only authenticated messages enter the replay cache: persist it before answering.
-    this.d.save();
+    // Only authenticated messages enter the replay cache; it is saved before any answer
+    // goes out: here for a refusal, by `install` (one save with the SAs) for success.
     if (!outcome.ok) {
+      this.d.save();
       if (!existing) this.owners.release(a.callId);
       if (reserved) await this.d.kernel.deleteSa({ dst: localAddress, spi: reserved, proto: 'esp' }).catch(() => undefined);
       this.d.log.warn('answer rejected', { callId: a.callId, peer: a.peerUri, mikeyErr: outcome.error.errNo, reason: outcome.error.detail });
@@ -275,7 +276,6 @@ export class SipsecService {
         if (role === 'initiator') this.d.nat?.keepalives.track(snap.key, snap.peer, plan.out.encap.dport);
         this.d.log.info('NAT traversal: ESP in UDP', { peer: snap.peer, sport: plan.out.encap.sport, dport: plan.out.encap.dport });
       }
-      this.d.save();
       this.d.log.info('sas installed', { callId: call.callId, peer: snap.peer, in: formatSpi(snap.inSpi), out: formatSpi(snap.outSpi), suite: snap.suite });
       return saInfos(snap, call.callId);
     } catch (e) {
@@ -283,6 +283,8 @@ export class SipsecService {
       throw kernelFailure(e);
     } finally {
       result.wipe();
+      // One save per exchange, before the UA gets its answer: the SAs and the replay cache.
+      this.d.save();
     }
   }
 
