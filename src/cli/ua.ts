@@ -106,6 +106,7 @@ export async function runUa(argv: string[]): Promise<number> {
     }
     const count = Number(values.count);
     const outcomes: CallOutcome[] = [];
+    let timer: NodeJS.Timeout | undefined;
     await Promise.race([
       new Promise<void>((resolve) => {
         ua.onIncoming = (done) => {
@@ -115,8 +116,9 @@ export async function runUa(argv: string[]): Promise<number> {
           });
         };
       }),
-      sleep(Number(values.timeout)),
+      new Promise<void>((resolve) => (timer = setTimeout(resolve, Number(values.timeout) * 1000))),
     ]);
+    clearTimeout(timer);
     if (outcomes.length < count) log({ event: 'answer-timeout', calls: outcomes.length, wanted: count });
     return outcomes.length >= count && outcomes.every((o) => o.ok) ? 0 : 1;
   } finally {

@@ -6,7 +6,7 @@
  */
 import { existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { ADDR, startSipLab, URI, type SipLab, type UaEventLine, type UaRun } from './demo-lab.js';
+import { ADDR, LINGER_SECONDS, startSipLab, URI, type SipLab, type UaEventLine, type UaRun } from './demo-lab.js';
 
 let failures = 0;
 const t0 = Date.now();
@@ -82,9 +82,9 @@ async function demo(lab: SipLab): Promise<void> {
   check(ma?.lostAtStart === 0 && mb?.lostAtStart === 0, `media packets lost at call start: ${ma?.lostAtStart ?? '?'} (alice), ${mb?.lostAtStart ?? '?'} (bob)`);
   check(Number(ma?.received) > 0 && Number(mb?.received) > 0, `media over ESP: alice received ${ma?.received}, bob received ${mb?.received}`);
   check(/proto esp/.test(lingering), 'right after BYE the SAs are still there (linger)');
-  await new Promise((r) => setTimeout(r, 2500));
-  const gone = (await lab.xfrm('alice', 'state')) + (await lab.xfrm('bob', 'state'));
-  check(gone === '', 'after the linger (2 s) all SAs are gone on alice and bob');
+  const released = Date.now();
+  const gone = await lab.waitNoSas((LINGER_SECONDS + 60) * 1000);
+  check(gone, `after the linger (${LINGER_SECONDS} s = 64*T1) all SAs are gone on alice and bob (${((Date.now() - released) / 1000).toFixed(0)} s after the check)`);
 
   capture.kill('SIGINT');
   await new Promise((r) => capture.once('exit', r));
@@ -94,7 +94,7 @@ async function demo(lab: SipLab): Promise<void> {
   ], { timeoutMs: 200_000 });
   const frames = r.stdout.trim().split('\n').filter(Boolean).map((l) => l.split('\t'));
   say('SIP as tshark dissects it on the proxy (src → dst, message, MIKEY type):');
-  for (const f of frames.filter((x) => /:sip/.test(x[5] ?? ''))) process.stdout.write(`           ${f[0]} → ${f[1]}  ${f[2]}${f[3] ? `  [MIKEY type ${f[3]}]` : ''}\n`);
+  for (const f of frames.filter((x) => /:sip/.test(x[5] ?? ''))) process.stdout.write(`           ${f[0]} → ${f[1]}  ${(f[2] ?? '').replace(/ \| $/, '')}${f[3] ? `  [MIKEY type ${f[3]}]` : ''}\n`);
   check(frames.length > 0 && frames.every((f) => f[4] === '' && !/malformed/i.test(f[5] ?? '')), `tshark: ${frames.length} frames, no malformed packet`);
 }
 

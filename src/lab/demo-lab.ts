@@ -6,7 +6,7 @@
  *   bob   10.0.0.2 ─┼─ bridge
  *   proxy 10.0.0.3 ─┘  kamailio (config/kamailio) as registrar + proxy for example.org
  *
- * sipsecd on alice and bob (PSK peers, linger 2 s), reference UAs run as
+ * sipsecd on alice and bob (PSK peers, linger 32 s = 64*T1), reference UAs run as
  * uid 65534 (`sipsec ua`), their JSON-lines events collected.
  */
 import type { ChildProcess } from 'node:child_process';
@@ -18,6 +18,8 @@ import { createTopology, type Topology } from './topology.js';
 export const ROOT = resolve(import.meta.dirname, '..', '..');
 export const ADDR = { alice: '10.0.0.1', bob: '10.0.0.2', proxy: '10.0.0.3' } as const;
 export const URI = { alice: 'sip:alice@example.org', bob: 'sip:bob@example.org' } as const;
+/** sipsecd's linger: until the SIP transaction timers (64*T1 = 32 s) have run out. */
+export const LINGER_SECONDS = 32;
 /** A caller whose PSK bob's daemon does not share (see daemonConfig). */
 export const CAROL = 'sip:carol@example.org';
 export const PASSWORD = { alice: 'alice-lab-secret', bob: 'bob-lab-secret' } as const;
@@ -49,6 +51,8 @@ export interface SipLab {
   /** Start `sipsec ua --config <cfg> ...args` on `host` as uid 65534. */
   ua(host: UaHost, config: string, args: string[]): UaRun;
   xfrm(host: UaHost, what: 'state' | 'policy'): Promise<string>;
+  /** Wait until neither alice nor bob has an SA left (the linger ran out). */
+  waitNoSas(timeoutMs: number): Promise<boolean>;
   client(host: UaHost): Promise<SipsecClient>;
   stop(): Promise<void>;
 }
@@ -72,7 +76,7 @@ ${host === 'alice' ? `  - uri: ${CAROL}\n    addresses: [${ADDR.alice}]\n` : ''}
     mode: psk
     psk: ${psk('psk')}
 ${host === 'bob' ? `  - match: ${CAROL}\n    mode: psk\n    psk: ${psk('psk-carol')}\n` : ''}algorithms: { suites: [aes-gcm-128], minimum: aes-cbc-128-hmac-sha1 }
-linger: 2
+linger: ${LINGER_SECONDS}
 access: { users: [${UA_USER.uid}] }
 socket: { path: ${join(dir, host, 'sipsecd.sock')}, mode: "0666" }
 stateDir: ${join(dir, host, 'state')}
@@ -165,6 +169,14 @@ export async function startSipLab(opts: { auth?: boolean; prefix?: string } = {}
     },
     async xfrm(host, what) {
       return (await t.exec(host, ['ip', '-s', 'xfrm', what])).stdout;
+    },
+    async waitNoSas(timeoutMs) {
+      const end = Date.now() + timeoutMs;
+      while (Date.now() < end) {
+        if ((await lab.xfrm('alice', 'state')) === '' && (await lab.xfrm('bob', 'state')) === '') return true;
+        await new Promise((r) => setTimeout(r, 1000));
+      }
+      return false;
     },
     client: (host) => SipsecClient.connect(join(dir, host, 'sipsecd.sock')),
     async stop() {

@@ -110,6 +110,7 @@ describe('sipp against the reference UA', () => {
   }, 240_000);
 
   it('our UA calls sipp acting as UAS; sipp answers without MIKEY, so fallback=clear goes on in clear (logged) and fallback=refuse hangs up', async () => {
+    expect(await lab.waitNoSas(120_000)).toBe(true); // the first test's SAs lingered
     const uas = lab.t.spawn('bob', ['sipp', '-sn', 'uas', '-i', ADDR.bob, '-p', '5070', '-m', '2', '-nostdin']);
     await new Promise((r) => setTimeout(r, 3000));
     const target = `sip:sipp@${ADDR.bob}:5070`;
@@ -125,5 +126,5 @@ describe('sipp against the reference UA', () => {
     expect(refuse.events.find((e) => e.event === 'bye-sent')).toBeTruthy();
     const code = await new Promise<number | null>((r) => uas.on('exit', r));
     expect(code).toBe(0);
-  }, 240_000);
+  }, 360_000);
 });
