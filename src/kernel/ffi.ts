@@ -9,7 +9,9 @@
  * within the sendto() call, so request sockets use a blocking recv bounded by
  * SO_RCVTIMEO (a lost reply becomes ETIMEDOUT, never a hang).  Event sockets
  * are waited on with poll() run on koffi's worker thread (`pollReadableAsync`),
- * so the event loop is never blocked, and drained with MSG_DONTWAIT.
+ * so the event loop is never blocked, and drained with MSG_DONTWAIT.  PF_KEY
+ * requests are sent from that worker thread too (`sendAsync`): af_key may hold
+ * them for seconds (see there).
  */
 import koffi from 'koffi';
 import { KernelError } from './errors.js';
@@ -154,6 +156,26 @@ export function recv(fd: number, buf: Uint8Array, dontWait = false): number {
     }
     throw new KernelError(e, 'recv');
   }
+}
+
+/**
+ * send() on koffi's worker thread, for requests the kernel may take long to
+ * answer: a PF_KEY request waits for xfrm_cfg_mutex, which SADB_REGISTER holds
+ * while xfrm_probe_algs() probes (and request_module()s) every algorithm.
+ */
+export function sendAsync(fd: number, buf: Uint8Array): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const attempt = (): void => {
+      c_send.async(fd, buf, buf.length, 0, (err: unknown, n: number) => {
+        if (err) return reject(err instanceof Error ? err : new Error(String(err)));
+        if (n >= 0) return resolve();
+        const e = koffi.errno();
+        if (e === EINTR) return attempt();
+        reject(new KernelError(e, 'send'));
+      });
+    };
+    attempt();
+  });
 }
 
 export function close(fd: number): void {

@@ -6,6 +6,13 @@
  * AES-GCM or RFC 4868 hmac(sha256), marks, SPI-pinned templates or replay
  * windows above 32, tags ownership in a 1024-reqid sub-range, and broadcasts
  * every SA with its keys to every PF_KEY socket on the host (see ./messages.ts).
+ *
+ * The registered event socket is opened with the backend, not on the first
+ * `events()`: its SADB_REGISTER makes Linux probe every algorithm
+ * (xfrm_probe_algs, request_module for each missing one: 25 s in the UML lab)
+ * while holding xfrm_cfg_mutex, which every other PF_KEY request then waits
+ * for; paying it at open keeps that delay away from the first SA whose expire
+ * someone is waiting for.  Events before the first `events()` are dropped.
  */
 import { KernelError } from '../errors.js';
 import type {
@@ -37,7 +44,7 @@ import {
   encodeSpdDelete,
 } from './messages.js';
 import { PfkeyEventSocket, PfkeyRequestSocket } from './socket.js';
-import { SADB } from './structs.js';
+import { SADB, type ParsedMessage } from './structs.js';
 
 export interface PfkeyBackendOptions {
   /** Network namespace name (/run/netns/<name>) or path; default: the caller's. */
@@ -46,27 +53,46 @@ export interface PfkeyBackendOptions {
 
 export class PfkeyBackend implements KernelIpsec {
   private readonly req: PfkeyRequestSocket;
-  private evSock: PfkeyEventSocket | undefined;
+  private readonly evSock: PfkeyEventSocket;
   private readonly queues = new Set<EventQueue>();
+  private closed = false;
 
-  constructor(private readonly opts: PfkeyBackendOptions = {}) {
+  constructor(opts: PfkeyBackendOptions = {}) {
     this.req = new PfkeyRequestSocket(opts.netns);
+    try {
+      this.evSock = new PfkeyEventSocket(opts.netns, (h) => encodeBare(SADB.REGISTER, h));
+    } catch (e) {
+      void this.req.close();
+      throw e;
+    }
+    const resync = (): void => this.push({ type: 'resync' });
+    this.evSock.start((m) => void this.onEvent(m).catch(resync), resync);
+  }
+
+  private push(e: KernelEvent): void {
+    for (const q of this.queues) q.push(e);
+  }
+
+  private async onEvent(m: ParsedMessage): Promise<void> {
+    if (m.type === SADB.EXPIRE) return this.push(decodeExpire(m));
+    const a = decodeAcquire(m);
+    this.push(await this.completeAcquire(a.policyIndex, a.event));
   }
 
   async allocSpi(r: AllocSpiRequest): Promise<number> {
     let spi = 0;
-    this.req.request('SADB_GETSPI', (h) => encodeGetSpi(r, h), (m) => (spi = decodeSpi(m)));
+    await this.req.request('SADB_GETSPI', (h) => encodeGetSpi(r, h), (m) => (spi = decodeSpi(m)));
     if (!spi) throw new KernelError(71, 'SADB_GETSPI', 'no SA in the reply');
     return spi;
   }
 
   async addSa(spec: SaSpec): Promise<void> {
-    this.req.request('SADB_ADD', (h) => encodeAddSa(spec, h));
+    await this.req.request('SADB_ADD', (h) => encodeAddSa(spec, h));
   }
 
   async updateSa(spec: SaSpec): Promise<void> {
     try {
-      this.req.request('SADB_UPDATE', (h) => encodeAddSa(spec, h, true));
+      await this.req.request('SADB_UPDATE', (h) => encodeAddSa(spec, h, true));
     } catch (e) {
       // The GETSPI placeholder expired (xfrm_acq_expires): install afresh.
       if (e instanceof KernelError && e.code === 'ESRCH') return this.addSa(spec);
@@ -75,37 +101,37 @@ export class PfkeyBackend implements KernelIpsec {
   }
 
   async deleteSa(id: SaId): Promise<void> {
-    this.req.request('SADB_DELETE', (h) => encodeSaId(SADB.DELETE, id, h));
+    await this.req.request('SADB_DELETE', (h) => encodeSaId(SADB.DELETE, id, h));
   }
 
   async getSa(id: SaId, opts: { withKeys?: boolean } = {}): Promise<SaInfo> {
     let out: SaInfo | undefined;
-    this.req.request('SADB_GET', (h) => encodeSaId(SADB.GET, id, h), (m) => (out = decodeSaMessage(m, opts.withKeys === true)));
+    await this.req.request('SADB_GET', (h) => encodeSaId(SADB.GET, id, h), (m) => (out = decodeSaMessage(m, opts.withKeys === true)));
     if (!out) throw new KernelError(3, 'SADB_GET', 'no SA in the reply');
     return out;
   }
 
   async listSas(): Promise<SaInfo[]> {
     const out: SaInfo[] = [];
-    this.req.dump('SADB_DUMP', SADB.DUMP, (h) => encodeBare(SADB.DUMP, h), (m) => out.push(decodeSaMessage(m, false)));
+    await this.req.dump('SADB_DUMP', SADB.DUMP, (h) => encodeBare(SADB.DUMP, h), (m) => out.push(decodeSaMessage(m, false)));
     return out;
   }
 
   async addPolicy(spec: PolicySpec): Promise<void> {
-    this.req.request('SADB_X_SPDADD', (h) => encodeSpdAdd(spec, h));
+    await this.req.request('SADB_X_SPDADD', (h) => encodeSpdAdd(spec, h));
   }
 
   async updatePolicy(spec: PolicySpec): Promise<void> {
-    this.req.request('SADB_X_SPDUPDATE', (h) => encodeSpdAdd(spec, h, true));
+    await this.req.request('SADB_X_SPDUPDATE', (h) => encodeSpdAdd(spec, h, true));
   }
 
   async deletePolicy(selector: Selector, dir: PolicyDir, mark?: XfrmMark): Promise<void> {
-    this.req.request('SADB_X_SPDDELETE', (h) => encodeSpdDelete(selector, dir, mark, h));
+    await this.req.request('SADB_X_SPDDELETE', (h) => encodeSpdDelete(selector, dir, mark, h));
   }
 
   async listPolicies(): Promise<PolicyInfo[]> {
     const out: PolicyInfo[] = [];
-    this.req.dump('SADB_X_SPDDUMP', SADB.X_SPDDUMP, (h) => encodeBare(SADB.X_SPDDUMP, h), (m) => out.push(decodePolicyMessage(m)));
+    await this.req.dump('SADB_X_SPDDUMP', SADB.X_SPDDUMP, (h) => encodeBare(SADB.X_SPDDUMP, h), (m) => out.push(decodePolicyMessage(m)));
     return out;
   }
 
@@ -125,7 +151,7 @@ export class PfkeyBackend implements KernelIpsec {
     let policies = 0;
     for (const p of await this.listPolicies()) {
       if (!p.owned) continue;
-      this.req.request('SADB_X_SPDDELETE2', (h) => encodeSpdById(SADB.X_SPDDELETE2, p.index, h));
+      await this.req.request('SADB_X_SPDDELETE2', (h) => encodeSpdById(SADB.X_SPDDELETE2, p.index, h));
       policies++;
     }
     let sas = 0;
@@ -138,9 +164,9 @@ export class PfkeyBackend implements KernelIpsec {
   }
 
   /** The owning reqid of an ACQUIRE comes from its policy (SADB_X_SPDGET by index). */
-  private completeAcquire(policyIndex: number, e: Extract<KernelEvent, { type: 'acquire' }>): KernelEvent {
+  private async completeAcquire(policyIndex: number, e: Extract<KernelEvent, { type: 'acquire' }>): Promise<KernelEvent> {
     try {
-      this.req.request('SADB_X_SPDGET', (h) => encodeSpdById(SADB.X_SPDGET, policyIndex, h), (m) => {
+      await this.req.request('SADB_X_SPDGET', (h) => encodeSpdById(SADB.X_SPDGET, policyIndex, h), (m) => {
         const p = decodePolicyMessage(m);
         e.reqid = p.templates[0]?.reqid ?? 0;
         e.owned = p.owned;
@@ -152,34 +178,19 @@ export class PfkeyBackend implements KernelIpsec {
   }
 
   events(): AsyncIterableIterator<KernelEvent> {
-    if (!this.evSock) {
-      this.evSock = new PfkeyEventSocket(this.opts.netns, (h) => encodeBare(SADB.REGISTER, h));
-      this.evSock.start(
-        (m) => {
-          let e: KernelEvent;
-          if (m.type === SADB.EXPIRE) e = decodeExpire(m);
-          else {
-            const a = decodeAcquire(m);
-            e = this.completeAcquire(a.policyIndex, a.event);
-          }
-          for (const q of this.queues) q.push(e);
-        },
-        () => {
-          for (const q of this.queues) q.push({ type: 'resync' });
-        },
-      );
-    }
     const q = new EventQueue((x) => this.queues.delete(x));
-    this.queues.add(q);
+    if (this.closed) q.end();
+    else this.queues.add(q);
     return q;
   }
 
   async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
     for (const q of this.queues) q.end();
     this.queues.clear();
-    this.req.close();
-    await this.evSock?.close();
-    this.evSock = undefined;
+    await this.evSock.close();
+    await this.req.close();
   }
 }
 

@@ -8,6 +8,13 @@
  * queued, match the answer by sadb_msg_seq and sadb_msg_pid, and wipe every
  * received datagram.  Dumps (SADB_DUMP, SADB_X_SPDDUMP) answer with one
  * message per entry numbered down to sadb_msg_seq 0; an empty table is ENOENT.
+ *
+ * Requests are sent from koffi's worker thread (ffi.sendAsync), never from the
+ * event loop: af_key runs every request under xfrm_cfg_mutex, and a
+ * SADB_REGISTER holds it while xfrm_probe_algs() probes every algorithm of
+ * xfrm_algo.c, request_module()-ing each missing one (25 s in the UML lab).
+ * The answer is queued before send() returns, so the blocking recv that
+ * follows (bounded by SO_RCVTIMEO) does not wait.
  */
 import * as ffi from '../ffi.js';
 import { KernelError } from '../errors.js';
@@ -47,6 +54,8 @@ export class PfkeyRequestSocket {
   private seq = 0x10000 + Math.floor(Math.random() * 0x7ff00000);
   private readonly rx = new Uint8Array(RECV_CHUNK);
   private closed = false;
+  /** Requests one at a time: each drains what came before and matches its own answer. */
+  private tail: Promise<unknown> = Promise.resolve();
 
   constructor(netns?: string) {
     this.fd = openPfkey(netns);
@@ -67,13 +76,19 @@ export class PfkeyRequestSocket {
     }
   }
 
-  private send(op: string, build: (h: Header) => Uint8Array): Header {
+  private serial<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.tail.then(fn, fn);
+    this.tail = run.catch(() => undefined);
+    return run;
+  }
+
+  private async send(op: string, build: (h: Header) => Uint8Array): Promise<Header> {
     if (this.closed) throw new KernelError(9, op);
     this.drain();
     const h = this.nextHeader();
     const req = build(h);
     try {
-      ffi.send(this.fd, req);
+      await ffi.sendAsync(this.fd, req);
     } finally {
       req.fill(0);
     }
@@ -97,34 +112,40 @@ export class PfkeyRequestSocket {
    * sees the answer (a view into the receive buffer, wiped afterwards: copy
    * what you keep).  A non-zero sadb_msg_errno becomes a KernelError.
    */
-  request(op: string, build: (h: Header) => Uint8Array, onReply?: (m: ParsedMessage) => void): void {
-    const h = this.send(op, build);
-    this.receive((m) => {
-      if (m.seq !== h.seq || m.pid !== h.pid) return false;
-      if (m.errno !== 0) throw new KernelError(m.errno, op);
-      onReply?.(m);
-      return true;
+  request(op: string, build: (h: Header) => Uint8Array, onReply?: (m: ParsedMessage) => void): Promise<void> {
+    return this.serial(async () => {
+      const h = await this.send(op, build);
+      this.receive((m) => {
+        if (m.seq !== h.seq || m.pid !== h.pid) return false;
+        if (m.errno !== 0) throw new KernelError(m.errno, op);
+        onReply?.(m);
+        return true;
+      });
     });
   }
 
   /** A dump: every entry of type `type` addressed to us, until the one numbered 0. */
-  dump(op: string, type: typeof SADB.DUMP | typeof SADB.X_SPDDUMP, build: (h: Header) => Uint8Array, onEntry: (m: ParsedMessage) => void): void {
-    const h = this.send(op, build);
-    this.receive((m) => {
-      if (m.pid !== h.pid || m.type !== type) return false;
-      if (m.seq === h.seq && m.errno !== 0) {
-        if (m.errno === ENOENT) return true; // nothing to dump
-        throw new KernelError(m.errno, op);
-      }
-      if (m.errno !== 0) throw new KernelError(m.errno, op);
-      onEntry(m);
-      return m.seq === 0;
+  dump(op: string, type: typeof SADB.DUMP | typeof SADB.X_SPDDUMP, build: (h: Header) => Uint8Array, onEntry: (m: ParsedMessage) => void): Promise<void> {
+    return this.serial(async () => {
+      const h = await this.send(op, build);
+      this.receive((m) => {
+        if (m.pid !== h.pid || m.type !== type) return false;
+        if (m.seq === h.seq && m.errno !== 0) {
+          if (m.errno === ENOENT) return true; // nothing to dump
+          throw new KernelError(m.errno, op);
+        }
+        if (m.errno !== 0) throw new KernelError(m.errno, op);
+        onEntry(m);
+        return m.seq === 0;
+      });
     });
   }
 
-  close(): void {
+  /** Closes once the requests under way are answered. */
+  async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    await this.tail;
     ffi.close(this.fd);
   }
 }
@@ -141,23 +162,30 @@ export class PfkeyEventSocket {
   private running = false;
   private stopped?: Promise<void>;
 
-  constructor(netns: string | undefined, register: (h: Header) => Uint8Array) {
+  constructor(
+    netns: string | undefined,
+    private readonly register: (h: Header) => Uint8Array,
+  ) {
     this.fd = openPfkey(netns);
-    try {
-      const h = { seq: 1, pid: ffi.getpid() };
-      const req = register(h);
-      ffi.send(this.fd, req);
-      req.fill(0);
-    } catch (e) {
-      ffi.close(this.fd);
-      throw e;
-    }
   }
 
+  /**
+   * Sends SADB_REGISTER (from the worker thread: it can take seconds, see the
+   * top of this file), then polls.  af_key marks the socket registered before
+   * probing the algorithms, so no expire is lost while the probe runs.
+   */
   start(onMessage: (m: ParsedMessage) => void, onError: (e: unknown) => void): void {
     if (this.running) return;
     this.running = true;
     this.stopped = (async () => {
+      const req = this.register({ seq: 1, pid: ffi.getpid() });
+      try {
+        await ffi.sendAsync(this.fd, req);
+      } catch (e) {
+        onError(e);
+      } finally {
+        req.fill(0);
+      }
       while (this.running) {
         const readable = await ffi.pollReadableAsync(this.fd, 200);
         if (!readable || !this.running) continue;
