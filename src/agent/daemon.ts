@@ -5,9 +5,11 @@
  * turn kernel events into UA events (soft expire: rekey needed; hard expire:
  * SAs gone).
  */
+import { randomBytes } from 'node:crypto';
 import { openPfkeyBackend } from '../kernel/pfkey/backend.js';
 import { openXfrmBackend } from '../kernel/xfrm/backend.js';
-import type { KernelEvent, KernelIpsec } from '../kernel/types.js';
+import { suiteByName, type SuiteName } from '../kernel/algorithms.js';
+import { ownedReqid, type KernelEvent, type KernelIpsec } from '../kernel/types.js';
 import { UdpEncapSocket } from '../kernel/udp-encap.js';
 import { ReplayCache } from '../mikey/replay.js';
 import { authorizeCaller } from './authz.js';
@@ -62,9 +64,36 @@ function openNat(config: SipsecConfig, netns: string | undefined, log: Logger): 
   return { port: config.nat.port, socket, keepalives: new NatKeepalives(socket, config.nat.keepaliveSeconds * 1000, log) };
 }
 
+/**
+ * The first SA of a cipher suite makes the kernel load its modules and run
+ * its crypto self-tests (seconds in the lab, and the syscall blocks): pay that
+ * at start-up, with one throw-away SA of the suite we offer (the first
+ * preference) between two documentation addresses (RFC 5737), not on a
+ * caller's first call.
+ */
+async function warmUp(kernel: KernelIpsec, suites: readonly SuiteName[], log: Logger): Promise<void> {
+  for (const [i, name] of suites.entries()) {
+    const suite = suiteByName(name);
+    const id = { dst: '192.0.2.2', spi: 0x5eed0000 + i, proto: 'esp' as const };
+    const keys = { encKey: randomBytes(suite.encKeyBytes), ...(suite.authKeyBytes ? { authKey: randomBytes(suite.authKeyBytes) } : {}) };
+    const t0 = Date.now();
+    try {
+      await kernel.addSa({ ...id, src: '192.0.2.1', mode: 'transport', reqid: ownedReqid(0), suite: name, keys });
+      await kernel.deleteSa(id);
+      log.debug('suite warmed up', { suite: name, ms: Date.now() - t0 });
+    } catch (e) {
+      log.warn('cannot install an SA of a configured suite', { suite: name, error: e });
+    } finally {
+      keys.encKey.fill(0);
+      keys.authKey?.fill(0);
+    }
+  }
+}
+
 export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
   const { config, log } = opts;
   const kernel = openKernel(config, opts.netns);
+  await warmUp(kernel, config.algorithms.suites.slice(0, 1), log);
   const store = new StateStore(config.stateDir);
   const saved = store.load();
   const skewWindowMs = config.replay.clockSkew * 1000;
