@@ -92,10 +92,10 @@ async function demo(lab: SipLab): Promise<void> {
     'tshark', '-r', pcap, '-o', 'mime_multipart.remove_base64_encoding:TRUE', '-d', 'tcp.port==5060,sip',
     '-T', 'fields', '-E', 'separator=/t', '-e', 'ip.src', '-e', 'ip.dst', '-e', '_ws.col.Info', '-e', 'mikey.type', '-e', '_ws.malformed', '-e', 'frame.protocols',
   ], { timeoutMs: 200_000 });
-  const frames = r.stdout.trim().split('\n').filter(Boolean).map((l) => l.split('\t'));
+  const frames = r.stdout.split('\n').filter((l) => l.trim() !== '').map((l) => l.split('\t'));
   say('SIP as tshark dissects it on the proxy (src → dst, message, MIKEY type):');
   for (const f of frames.filter((x) => /:sip/.test(x[5] ?? ''))) process.stdout.write(`           ${f[0]} → ${f[1]}  ${(f[2] ?? '').replace(/ \| $/, '')}${f[3] ? `  [MIKEY type ${f[3]}]` : ''}\n`);
-  check(frames.length > 0 && frames.every((f) => f[4] === '' && !/malformed/i.test(f[5] ?? '')), `tshark: ${frames.length} frames, no malformed packet`);
+  check(frames.length > 0 && frames.every((f) => (f[4] ?? '') === '' && !/malformed/i.test(f[5] ?? '')), `tshark: ${frames.length} frames, no malformed packet`);
 }
 
 async function main(): Promise<number> {

@@ -113,7 +113,8 @@ describe('sipp against the reference UA', () => {
     expect(await lab.waitNoSas(120_000)).toBe(true); // the first test's SAs lingered
     const uas = lab.t.spawn('bob', ['sipp', '-sn', 'uas', '-i', ADDR.bob, '-p', '5070', '-m', '2', '-nostdin']);
     await new Promise((r) => setTimeout(r, 3000));
-    const target = `sip:sipp@${ADDR.bob}:5070`;
+    // bob's URI (sipsecd has credentials for it), sent to sipp as the outbound proxy.
+    const target = URI.bob;
     const clear = lab.ua('alice', lab.uaConfig('alice', { proxy: `${ADDR.bob}:5070`, register: 'false', fallback: 'clear' }), ['call', target, '--duration', '1']);
     expect(await clear.exit, `${JSON.stringify(clear.events)}\n${clear.stderr()}`).toBe(0);
     const evc = (n: string) => clear.events.find((e) => e.event === n);
