@@ -32,7 +32,9 @@ describe('NAT traversal (ESP-in-UDP) negotiated through the CS ID map', () => {
   it('initiator behind a NAT: the responder uses the SIP-seen address, both sides encapsulate', async () => {
     const r = await exchange({}, { observedPeerAddr: '10.0.0.1' });
     // The response map names the initiator by its public address.
-    expect(decodeMessage(r.response).hdr.csIdMap.cs.map((c) => [c.spiSrcaddr, c.spiDstaddr])).toEqual([
+    const map = decodeMessage(r.response).hdr.csIdMap;
+    if (map.type === 0) throw new Error('expected an IPsec CS ID map');
+    expect(map.cs.map((c) => [c.spiSrcaddr, c.spiDstaddr])).toEqual([
       ['10.0.0.2', '10.0.0.1'],
       ['10.0.0.1', '10.0.0.2'],
     ]);
