@@ -25,8 +25,6 @@ const OPS: Record<string, Run> = {
   flush: (c) => c.flush(),
 };
 
-export const ADMIN_COMMANDS = Object.keys(OPS);
-
 /** Plain-text rendering: one `key: value` line per field, arrays as indented blocks. */
 function render(v: unknown, indent = ''): string {
   if (Array.isArray(v)) return v.map((x) => `${indent}-\n${render(x, indent + '  ')}`).join('');

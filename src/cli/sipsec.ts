@@ -5,14 +5,15 @@
  *   sipsec ua --config F register|call|answer ... the reference SIP UA (see docs/SIP.md)
  *   sipsec status|peers|calls|sas|rekey|flush ... ask the daemon (see src/cli/admin.ts)
  */
-import { ADMIN_COMMANDS, runAdmin } from './admin.js';
-import { runMikey } from './mikey.js';
-import { runUa } from './ua.js';
+
+// Each command's module is loaded only when it runs (node-forge and the SIP
+// stack cost seconds of start-up in the lab, and nothing when not used).
+const ADMIN_COMMANDS = ['status', 'peers', 'calls', 'sas', 'rekey', 'flush'];
 
 const COMMANDS: Record<string, (argv: string[]) => Promise<number>> = {
-  mikey: (argv) => runMikey(argv),
-  ua: (argv) => runUa(argv),
-  ...Object.fromEntries(ADMIN_COMMANDS.map((c) => [c, (argv: string[]) => runAdmin(c, argv)])),
+  mikey: async (argv) => (await import('./mikey.js')).runMikey(argv),
+  ua: async (argv) => (await import('./ua.js')).runUa(argv),
+  ...Object.fromEntries(ADMIN_COMMANDS.map((c) => [c, async (argv: string[]) => (await import('./admin.js')).runAdmin(c, argv)])),
 };
 
 async function main(argv: string[]): Promise<number> {
