@@ -13,9 +13,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { LabError } from '../lab/job.js';
-import { progressReporter } from '../lab/progress.js';
-import { chooseLab, runLab } from '../lab/run.js';
+import { runLabCommand } from '../lab/run.js';
 import { parseArgs, runHere } from './inside.js';
 import { BENCHES, benchByName } from './registry.js';
 
@@ -25,32 +23,18 @@ async function one(name: string, size: string | undefined): Promise<number> {
   const sizeArgs = size ? ['--size', size] : [];
   const { size: s } = parseArgs([name, ...sizeArgs]);
   if (!benchByName(name)!.lab || process.env.SIPSEC_LAB_INSIDE === '1') return runHere(name, s);
-  const progress = progressReporter();
-  try {
-    const r = await runLab({
-      argv: [process.execPath, '--expose-gc', resolve(ROOT, 'dist/bench/inside.js'), name, ...sizeArgs],
-      cwd: ROOT,
-      env: { NO_COLOR: '1', TERM: 'dumb' },
-      timeoutMs: Number(process.env.SIPSEC_LAB_TIMEOUT ?? 1800) * 1000,
-      onProgress: progress.step,
-      onOutput: (t) => {
-        // In-lab progress lines go to the progress line on a TTY.
-        const m = /^\[bench [^\]]*\] (.*)$/.exec(t.trim());
-        if (m && process.stderr.isTTY) progress.step(m[1]!);
-        else process.stdout.write(t);
-      },
-    }, chooseLab());
-    progress.done();
-    process.stdout.write(`lab kernel: ${r.kernel}\n`);
-    return r.exitCode;
-  } catch (e) {
-    progress.done();
-    if (e instanceof LabError) {
-      process.stderr.write(`lab failed: ${e.message}\n`);
-      return 3;
-    }
-    throw e;
-  }
+  return runLabCommand({
+    argv: [process.execPath, '--expose-gc', resolve(ROOT, 'dist/bench/inside.js'), name, ...sizeArgs],
+    cwd: ROOT,
+    env: { NO_COLOR: '1', TERM: 'dumb' },
+    defaultTimeoutSeconds: 1800,
+    onOutput: (t, progress) => {
+      // In-lab progress lines go to the progress line on a TTY.
+      const m = /^\[bench [^\]]*\] (.*)$/.exec(t.trim());
+      if (m && process.stderr.isTTY) progress(m[1]!);
+      else process.stdout.write(t);
+    },
+  });
 }
 
 async function main(): Promise<number> {

@@ -13,9 +13,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { LabError } from './job.js';
-import { progressReporter } from './progress.js';
-import { chooseLab, runLab } from './run.js';
+import { runLabCommand } from './run.js';
 import { createTopology, type TopologySpec } from './topology.js';
 
 const ROOT = resolve(import.meta.dirname, '..', '..');
@@ -82,29 +80,13 @@ async function main(): Promise<number> {
     default:
       usage();
   }
-  const kind = chooseLab();
-  const progress = progressReporter();
-  try {
-    const r = await runLab({
-      argv,
-      cwd: process.cwd(),
-      // The guest's console is a terminal; tell tools whether the host's is.
-      env: process.stdout.isTTY ? { FORCE_COLOR: '1', TERM: process.env.TERM ?? 'xterm' } : { NO_COLOR: '1', CI: '1', TERM: 'dumb' },
-      timeoutMs: Number(process.env.SIPSEC_LAB_TIMEOUT ?? 900) * 1000,
-      onProgress: progress.step,
-      onOutput: (t) => process.stdout.write(t),
-    }, kind);
-    progress.done();
-    process.stdout.write(`lab kernel: ${r.kernel}\n`);
-    return r.exitCode;
-  } catch (e) {
-    progress.done();
-    if (e instanceof LabError) {
-      process.stderr.write(`lab failed: ${e.message}\n${e.log ? e.log.split('\n').slice(-30).join('\n') + '\n' : ''}`);
-      return 3;
-    }
-    throw e;
-  }
+  return runLabCommand({
+    argv,
+    cwd: process.cwd(),
+    // The guest's console is a terminal; tell tools whether the host's is.
+    env: process.stdout.isTTY ? { FORCE_COLOR: '1', TERM: process.env.TERM ?? 'xterm' } : { NO_COLOR: '1', CI: '1', TERM: 'dumb' },
+    defaultTimeoutSeconds: 900,
+  });
 }
 
 process.exitCode = await main();
