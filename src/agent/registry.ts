@@ -83,24 +83,15 @@ export class RegistryError extends Error {
   }
 }
 
-interface PeerEntry {
-  key: string;
-  local: string;
-  peer: string;
-  reqid: number;
-  inSpi: number;
-  outSpi: number;
-  suite: string;
+/** A peer's live state: what a snapshot shows, plus the working parts. */
+interface PeerEntry extends Omit<PeerSnapshot, 'calls'> {
   mode: SaSpec['mode'];
-  selectors: Selector[];
   calls: Set<string>;
   /** Responder side of a rekey: the new outbound SPI, until the switch to it. */
   pendingOut?: number;
   /** Inbound SPIs of replaced pairs, kept for `inboundGraceMs` after a rekey. */
   retiring: Set<number>;
   lingerTimer?: NodeJS.Timeout;
-  lingerUntil?: number;
-  installedAt: number;
   /** Serialises this peer's kernel operations. */
   chain: Promise<unknown>;
 }
