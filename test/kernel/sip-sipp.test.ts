@@ -1,7 +1,8 @@
 // Foreign SIP software against our UA in the lab: sipp (sip-tester) as the
 // caller, with a MIKEY part made by `sipsec mikey offer`, through kamailio to
 // our UA, which keys the call through sipsecd; and our UA calling sipp
-// acting as UAS (no MIKEY in its answer: the caller's fallback decides).
+// acting as UAS (no MIKEY in its answer: the caller's fallback decides); and
+// a downgrade: an INVITE whose MIKEY part a proxy stripped, refused with 488.
 import { execFileSync } from 'node:child_process';
 import { chmodSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -77,6 +78,51 @@ Content-Length: 0
 `;
 }
 
+/** An INVITE as a proxy that strips the MIKEY part would forward it: SDP only. */
+const STRIPPED_UAC = `<?xml version="1.0" encoding="ISO-8859-1" ?>
+<scenario name="INVITE with the MIKEY part stripped">
+  <send retrans="500"><![CDATA[
+INVITE sip:bob@example.org SIP/2.0
+Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+From: <${URI.alice}>;tag=[pid]sipp[call_number]
+To: <${URI.bob}>
+Call-ID: [call_id]
+CSeq: 1 INVITE
+Contact: <sip:alice@[local_ip]:[local_port]>
+Max-Forwards: 70
+Content-Type: application/sdp
+Content-Length: [len]
+
+v=0
+o=alice 1 1 IN IP4 [local_ip]
+s=sipp
+c=IN IP4 [local_ip]
+t=0 0
+m=audio 6000 RTP/AVP 0
+a=rtpmap:0 PCMU/8000
+
+]]></send>
+  <recv response="100" optional="true"/>
+  <recv response="488">
+    <action>
+      <ereg regexp="IPsec \\(MIKEY\\) required" search_in="hdr" header="Warning:" check_it="true" assign_to="w"/>
+    </action>
+  </recv>
+  <send><![CDATA[
+ACK sip:bob@example.org SIP/2.0
+[last_Via:]
+From: <${URI.alice}>;tag=[pid]sipp[call_number]
+[last_To:]
+Call-ID: [call_id]
+CSeq: 1 ACK
+Max-Forwards: 70
+Content-Length: 0
+
+]]></send>
+  <Reference variables="w"/>
+</scenario>
+`;
+
 describe('sipp against the reference UA', () => {
   beforeAll(async () => {
     expect(process.env.SIPSEC_LAB_INSIDE).toBe('1');
@@ -128,4 +174,23 @@ describe('sipp against the reference UA', () => {
     const code = await new Promise<number | null>((r) => uas.on('exit', r));
     expect(code).toBe(0);
   }, 360_000);
+
+  it('refuses an INVITE whose MIKEY part a proxy stripped (policy requires IPsec): 488 with a Warning, nothing keyed, no call in clear', async () => {
+    expect(await lab.waitNoSas(120_000)).toBe(true);
+    const bob = lab.ua('bob', lab.uaConfig('bob', { fallback: 'refuse' }), ['answer', '--count', '1', '--timeout', '120']);
+    await bob.waitFor('register-done', 90_000, (e) => e.status === 200);
+    const scenario = join(lab.dir, 'uac-stripped.xml');
+    writeFileSync(scenario, STRIPPED_UAC);
+    chmodSync(scenario, 0o644);
+    const sipp = await lab.t.exec('alice', ['sipp', '-sf', scenario, '-i', ADDR.alice, '-p', '5071', '-m', '1', '-timeout', '90s', '-nostdin', `${ADDR.proxy}:5060`], { timeoutMs: 120_000 });
+    expect(sipp.code, `${JSON.stringify(bob.events)}\n${sipp.stderr.slice(-1500)}`).toBe(0);
+    const ev = (n: string) => bob.events.find((e) => e.event === n);
+    await bob.waitFor('invite-refused', 30_000);
+    expect(ev('invite-received')).toMatchObject({ contentType: 'application/sdp' });
+    expect(ev('invite-refused')).toMatchObject({ status: 488 });
+    expect(ev('200-sent')).toBeUndefined();
+    expect(ev('sas-installed')).toBeUndefined();
+    expect(await lab.waitNoSas(5_000)).toBe(true);
+    expect(await bob.exit).toBe(1); // its one call ended refused
+  }, 240_000);
 });
