@@ -56,5 +56,5 @@ export function buildErrorResponse(input: ErrorResponseInput): Uint8Array {
   const v = input.verification;
   if (!v || input.errors.includes(ErrNo.AUTH_FAILURE)) return encodeMessage({ hdr: h, payloads }, codec);
   const withV = { hdr: h, payloads: [...payloads, { kind: 'v' as const, macAlg: MacAlg.HMAC_SHA_1_160, mac: new Uint8Array(20) }] };
-  return encodeSealed(withV, codec, (covered) => macCompute(MacAlg.HMAC_SHA_1_160, v.authKey, vInput(covered, v.idi, v.idr, v.tI)));
+  return encodeSealed(withV, codec, (covered) => macCompute(MacAlg.HMAC_SHA_1_160, v.authKey, ...vInput(covered, v.idi, v.idr, v.tI)));
 }

@@ -18,8 +18,12 @@
  *                  exactly as §4.1.4 (`deriveKemacKeys(psk, ...).authKey`).
  *
  * Every returned buffer belongs to the caller, who wipes it (`wipeKeys`).
+ *
+ * Each function takes the inkey as bytes or as a `PrfKey` keyed once with
+ * it: result.ts derives every ESP key of an exchange from one keyed TGK, and
+ * `deriveKemacKeys` keys the PSK / envelope key once for its three keys.
  */
-import { prf } from './prf.js';
+import { PrfKey } from './prf.js';
 import { malformed } from './errors.js';
 
 /** §4.1.3 / §4.1.4 / seed 003 constants. */
@@ -54,17 +58,36 @@ export function keyLabel(constant: number, csId: number, csbId: number, rand: Ui
   if (!Number.isInteger(csId) || csId < 0 || csId > 0xff) throw malformed(`cs_id ${csId} is not an 8-bit value`);
   if (rand.length === 0) throw malformed('RAND is empty');
   const label = new Uint8Array(9 + rand.length);
-  const dv = new DataView(label.buffer);
-  dv.setUint32(0, constant);
+  label[0] = constant >>> 24;
+  label[1] = constant >>> 16;
+  label[2] = constant >>> 8;
+  label[3] = constant;
   label[4] = csId;
-  dv.setUint32(5, csbId);
+  label[5] = csbId >>> 24;
+  label[6] = csbId >>> 16;
+  label[7] = csbId >>> 8;
+  label[8] = csbId;
   label.set(rand, 9);
   return label;
 }
 
+/** The PRF inkey as bytes (keyed for this call only) or already keyed (the caller wipes it). */
+export type Inkey = Uint8Array | PrfKey;
+
+/** Run `f` with `inkey` keyed; a key made here is wiped afterwards. */
+function withPrfKey<T>(inkey: Inkey, f: (key: PrfKey) => T): T {
+  if (inkey instanceof PrfKey) return f(inkey);
+  const key = new PrfKey(inkey);
+  try {
+    return f(key);
+  } finally {
+    key.wipe();
+  }
+}
+
 /** §4.1.3: PRF(TGK, constant || cs_id || csb_id || RAND, len) for cs_id 0..254. */
 export function deriveFromTgk(
-  tgk: Uint8Array,
+  tgk: Inkey,
   constant: number,
   csId: number,
   csbId: number,
@@ -72,14 +95,15 @@ export function deriveFromTgk(
   len: number,
 ): Uint8Array {
   if (csId === MESSAGE_KEY_CS_ID) throw malformed('cs_id 255 would collide with the §4.1.4 label (0xFF)');
-  return prf(tgk, keyLabel(constant, csId, csbId, rand), len);
+  const label = keyLabel(constant, csId, csbId, rand);
+  return withPrfKey(tgk, (key) => key.derive(label, len));
 }
 
 /** §4.1.3 TEK and salt for crypto session `csId` (SRTP-style; 16 + 14 bytes by default). */
-export function deriveTek(tgk: Uint8Array, csId: number, csbId: number, rand: Uint8Array, len = 16): Uint8Array {
+export function deriveTek(tgk: Inkey, csId: number, csbId: number, rand: Uint8Array, len = 16): Uint8Array {
   return deriveFromTgk(tgk, KeyConst.TEK, csId, csbId, rand, len);
 }
-export function deriveTekSalt(tgk: Uint8Array, csId: number, csbId: number, rand: Uint8Array, len = 14): Uint8Array {
+export function deriveTekSalt(tgk: Inkey, csId: number, csbId: number, rand: Uint8Array, len = 14): Uint8Array {
   return deriveFromTgk(tgk, KeyConst.TEK_SALT, csId, csbId, rand, len);
 }
 
@@ -96,16 +120,17 @@ export interface EspKeys {
  * bytes; 0 gives an empty key (e.g. NULL encryption, or AEAD without auth).
  */
 export function deriveEspKeys(
-  tgk: Uint8Array,
+  tgk: Inkey,
   csId: number,
   csbId: number,
   rand: Uint8Array,
   encrKeyLen: number,
   authKeyLen: number,
 ): EspKeys {
-  const one = (c: number, n: number): Uint8Array =>
-    n === 0 ? new Uint8Array(0) : deriveFromTgk(tgk, c, csId, csbId, rand, n);
-  return { encrKey: one(KeyConst.TEK_ENCR, encrKeyLen), authKey: one(KeyConst.TEK_AUTH, authKeyLen) };
+  return withPrfKey(tgk, (key) => {
+    const one = (c: number, n: number): Uint8Array => (n === 0 ? new Uint8Array(0) : deriveFromTgk(key, c, csId, csbId, rand, n));
+    return { encrKey: one(KeyConst.TEK_ENCR, encrKeyLen), authKey: one(KeyConst.TEK_AUTH, authKeyLen) };
+  });
 }
 
 export interface KemacKeys {
@@ -125,18 +150,20 @@ export const KEMAC_KEY_LENGTHS = { encr: 16, auth: 20, salt: 14 } as const;
  * DHHMAC) or envelope key (PKE); label = constant || 0xFF || csb_id || RAND.
  */
 export function deriveKemacKeys(
-  inkey: Uint8Array,
+  inkey: Inkey,
   csbId: number,
   rand: Uint8Array,
   lengths: { encr: number; auth: number; salt: number } = KEMAC_KEY_LENGTHS,
 ): KemacKeys {
-  const one = (c: number, n: number): Uint8Array =>
-    n === 0 ? new Uint8Array(0) : prf(inkey, keyLabel(c, MESSAGE_KEY_CS_ID, csbId, rand), n);
-  return {
-    encrKey: one(KeyConst.KEMAC_ENCR, lengths.encr),
-    authKey: one(KeyConst.KEMAC_AUTH, lengths.auth),
-    saltKey: one(KeyConst.KEMAC_SALT, lengths.salt),
-  };
+  return withPrfKey(inkey, (key) => {
+    const one = (c: number, n: number): Uint8Array =>
+      n === 0 ? new Uint8Array(0) : key.derive(keyLabel(c, MESSAGE_KEY_CS_ID, csbId, rand), n);
+    return {
+      encrKey: one(KeyConst.KEMAC_ENCR, lengths.encr),
+      authKey: one(KeyConst.KEMAC_AUTH, lengths.auth),
+      saltKey: one(KeyConst.KEMAC_SALT, lengths.salt),
+    };
+  });
 }
 
 /**
@@ -144,8 +171,9 @@ export function deriveKemacKeys(
  * with the §4.1.4 auth_key of the pre-shared key (RAND and CSB ID of the
  * initiator's message; the responder's message uses the same values).
  */
-export function deriveDhhmacAuthKey(psk: Uint8Array, csbId: number, rand: Uint8Array, len: number = KEMAC_KEY_LENGTHS.auth): Uint8Array {
-  return prf(psk, keyLabel(KeyConst.KEMAC_AUTH, MESSAGE_KEY_CS_ID, csbId, rand), len);
+export function deriveDhhmacAuthKey(psk: Inkey, csbId: number, rand: Uint8Array, len: number = KEMAC_KEY_LENGTHS.auth): Uint8Array {
+  const label = keyLabel(KeyConst.KEMAC_AUTH, MESSAGE_KEY_CS_ID, csbId, rand);
+  return withPrfKey(psk, (key) => key.derive(label, len));
 }
 
 /** Zero every key buffer of a derived key set. */

@@ -19,6 +19,10 @@
  * Expiry: a message with time t passes the skew check only while
  * now <= t + window, so its entry can be dropped after t + window.
  *
+ * Purging expired entries costs O(log n) each (a min-heap ordered by expiry
+ * beside the map), never a scan of the whole cache per message: entries are
+ * not inserted in expiry order (peers' clocks differ within the window).
+ *
  * Bounded size: when the cache is full (after dropping expired entries) new
  * messages are REFUSED rather than old entries forgotten — forgetting an
  * unexpired entry would re-open the window for replaying it.
@@ -98,6 +102,9 @@ export class ReplayCache {
   readonly #now: () => number;
   /** entry key -> expiry (Unix ms). */
   readonly #entries = new Map<string, number>();
+  /** The same entries as a binary min-heap on expiry (parallel arrays), for `#purge`. */
+  readonly #heapExpiry: number[] = [];
+  readonly #heapKey: string[] = [];
   /** initiator ID -> last accepted COUNTER. */
   readonly #counters = new Map<string, number>();
   #coldUntil: number;
@@ -137,7 +144,26 @@ export class ReplayCache {
   commit(entry: ReplayEntry): void {
     const r = this.#evaluate(entry);
     if (r.kind === 'counter') this.#counters.set(entry.initiatorId, r.counter);
-    else this.#entries.set(r.key, r.expiry);
+    else this.#add(r.key, r.expiry);
+  }
+
+  /** Keys are unique: `#evaluate` refuses one already held. */
+  #add(key: string, expiry: number): void {
+    this.#entries.set(key, expiry);
+    const ex = this.#heapExpiry;
+    const keys = this.#heapKey;
+    let i = ex.length;
+    ex.push(expiry);
+    keys.push(key);
+    while (i > 0) {
+      const parent = (i - 1) >> 1;
+      if (ex[parent]! <= expiry) break;
+      ex[i] = ex[parent]!;
+      keys[i] = keys[parent]!;
+      i = parent;
+    }
+    ex[i] = expiry;
+    keys[i] = key;
   }
 
   #evaluate(e: ReplayEntry): { kind: 'time'; key: string; expiry: number } | { kind: 'counter'; counter: number } {
@@ -170,8 +196,29 @@ export class ReplayCache {
     return { kind: 'time', key, expiry: tMs + this.skewWindowMs };
   }
 
+  /** Drop every entry with expiry < now: pop the heap's minimum while it has expired. */
   #purge(now: number): void {
-    for (const [k, expiry] of this.#entries) if (expiry < now) this.#entries.delete(k);
+    const ex = this.#heapExpiry;
+    const keys = this.#heapKey;
+    while (ex.length > 0 && ex[0]! < now) {
+      this.#entries.delete(keys[0]!);
+      const lastExpiry = ex.pop()!;
+      const lastKey = keys.pop()!;
+      const n = ex.length;
+      if (n === 0) break;
+      let i = 0;
+      for (;;) {
+        let child = 2 * i + 1;
+        if (child >= n) break;
+        if (child + 1 < n && ex[child + 1]! < ex[child]!) child++;
+        if (ex[child]! >= lastExpiry) break;
+        ex[i] = ex[child]!;
+        keys[i] = keys[child]!;
+        i = child;
+      }
+      ex[i] = lastExpiry;
+      keys[i] = lastKey;
+    }
   }
 
   /** JSON snapshot for persistence (identities, CSB IDs, timestamps; no keys). */
@@ -201,7 +248,7 @@ export class ReplayCache {
       throw malformed('replay cache snapshot has an unknown shape');
     }
     const cache = new ReplayCache(opts);
-    for (const [k, expiry] of s.entries) cache.#entries.set(k, expiry);
+    for (const [k, expiry] of s.entries) if (!cache.#entries.has(k)) cache.#add(k, expiry);
     for (const [id, c] of s.counters) cache.#counters.set(id, c);
     cache.#purge(cache.#now());
     if (cache.#entries.size > cache.maxEntries) throw malformed('replay cache snapshot exceeds maxEntries');

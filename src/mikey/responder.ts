@@ -24,7 +24,7 @@ import type { IpsecCs } from './csidmap.js';
 import type { OakleyGroup } from './dh.js';
 import { ErrNo, MikeyError, malformed } from './errors.js';
 import { type ErrorVerification, buildErrorResponse } from './error-response.js';
-import { deriveKemacKeys } from './keys.js';
+import { deriveDhhmacAuthKey } from './keys.js';
 import { type CodecOptions, type DecodedMessage, decodeMessage } from './message.js';
 import { checkMinimumStrength, suiteOfPolicy } from './negotiate.js';
 import type { TPayload } from './payloads/t.js';
@@ -204,7 +204,7 @@ function errorVerification(msg: DecodedMessage | undefined, mode: MikeyMode | un
     const t = optional(msg, 't');
     if (!rand || !t) return {};
     const { idi, idr } = initiatorIds(msg);
-    const authKey = deriveKemacKeys(creds.psk, msg.hdr.csbId, rand.rand, { encr: 0, auth: 20, salt: 0 }).authKey;
+    const authKey = deriveDhhmacAuthKey(creds.psk, msg.hdr.csbId, rand.rand); // the §4.1.4 auth_key (PSK and DHHMAC alike)
     return { verification: { authKey, idi: idi.id, idr: idr?.id ?? new Uint8Array(0), tI: tValueBytes(t) } };
   } catch {
     return {};

@@ -23,6 +23,7 @@ import type { IpsecMode, SaLifetimes } from '../kernel/types.js';
 import { type IpsecCs } from './csidmap.js';
 import { malformed } from './errors.js';
 import { KeyConst, deriveEspKeys, deriveFromTgk } from './keys.js';
+import { PrfKey } from './prf.js';
 import type { NegotiatedPolicy } from './negotiate.js';
 import type { IpsecPolicy, NatTraversal, TrafficSelector } from './sp.js';
 
@@ -114,8 +115,8 @@ function protect<T extends object>(obj: T, view: () => object): T {
 }
 
 /** The ESP keys of crypto session `csId` for `suite` lengths (AEAD: key || salt). */
-function deriveSaKeys(input: ResultInput, csId: number): { encKey: Uint8Array; authKey: Uint8Array } {
-  const { tgk, csbId, rand } = input;
+function deriveSaKeys(input: ResultInput, tgk: PrfKey, csId: number): { encKey: Uint8Array; authKey: Uint8Array } {
+  const { csbId, rand } = input;
   const suite = input.negotiated.suite;
   if (!suite.aead) {
     const k = deriveEspKeys(tgk, csId, csbId, rand, suite.encKeyBytes, suite.authKeyBytes);
@@ -142,6 +143,15 @@ function lifetimesOf(p: IpsecPolicy): SaLifetimes {
 
 /** One SA per CS of the completed map, keys derived from the TGK.  The caller still owns (and wipes) `tgk`. */
 export function deriveExchangeResult(input: ResultInput): ExchangeResult {
+  const tgk = new PrfKey(input.tgk);
+  try {
+    return describeSas(input, tgk);
+  } finally {
+    tgk.wipe();
+  }
+}
+
+function describeSas(input: ResultInput, tgk: PrfKey): ExchangeResult {
   let peerAddr: string | undefined;
   const sas = input.cs.map((cs, i): SaDescription => {
     const csId = i + 1;
@@ -157,7 +167,7 @@ export function deriveExchangeResult(input: ResultInput): ExchangeResult {
       src: cs.spiSrcaddr,
       dst: cs.spiDstaddr,
       suite: input.negotiated.suite.name,
-      ...deriveSaKeys(input, csId),
+      ...deriveSaKeys(input, tgk, csId),
       mode: input.negotiated.mode,
       lifetimes: lifetimesOf(p),
       replayWindow: p.replayWindow ?? DEFAULT_REPLAY_WINDOW,

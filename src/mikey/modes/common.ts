@@ -13,7 +13,6 @@
  * CS#1 is I's inbound SA, CS#2 I's outbound SA (= R's inbound, with R's SPI).
  */
 import { isIPv4, isIPv6 } from 'node:net';
-import { randomBytes } from 'node:crypto';
 import { type CsIdMap, CsIdMapType, type IpsecCs, UNSPECIFIED_V4, UNSPECIFIED_V6 } from '../csidmap.js';
 import { ErrNo, MikeyError, malformed } from '../errors.js';
 import { type CodecOptions, type DecodedMessage, type MikeyMessage, type MikeyPayload, encodeMessageWithSpans } from '../message.js';
@@ -25,14 +24,15 @@ import { type SpPayload } from '../payloads/sp.js';
 import { type IpsecPolicy, SpProtType, ipsecPolicyFromParams, ipsecPolicyToParams } from '../sp.js';
 import { msToNtp } from '../timestamp.js';
 import { normalizeSipUri } from '../pke.js';
+import { randomBytes, randomUint32 } from '../random.js';
 
 /** RAND length we send (RFC 3830 §6.11: at least 16 bytes). */
 export const RAND_BYTES = 16;
 /** The SP payload's policy number used by every CS (one policy per exchange). */
 export const POLICY_NO = 0;
 
-export const randomCsbId = (): number => randomBytes(4).readUInt32BE(0);
-export const randomRand = (): Uint8Array => Uint8Array.from(randomBytes(RAND_BYTES));
+export const randomCsbId = (): number => randomUint32();
+export const randomRand = (): Uint8Array => randomBytes(RAND_BYTES);
 
 export function familyOf(addr: string): 4 | 6 {
   if (isIPv4(addr)) return 4;
@@ -164,16 +164,11 @@ export function coveredBytes(bytes: Uint8Array, msg: DecodedMessage): Uint8Array
  * transported in the ID and T payloads."  So: the response up to the V MAC,
  * then the ID data fields of the offer's IDi and IDr (the URIs; empty when
  * an ID was not sent) and the TS value field of the initiator's T (which the
- * response's T repeats, §5.2), not the whole payloads.
+ * response's T repeats, §5.2), not the whole payloads.  Returned as the
+ * list of parts whose concatenation is the input.
  */
-export function vInput(responseCovered: Uint8Array, idi: Uint8Array, idr: Uint8Array, tI: Uint8Array): Uint8Array {
-  const out = new Uint8Array(responseCovered.length + idi.length + idr.length + tI.length);
-  let o = 0;
-  for (const part of [responseCovered, idi, idr, tI]) {
-    out.set(part, o);
-    o += part.length;
-  }
-  return out;
+export function vInput(responseCovered: Uint8Array, idi: Uint8Array, idr: Uint8Array, tI: Uint8Array): readonly Uint8Array[] {
+  return [responseCovered, idi, idr, tI]; // MAC'd in this order (mac.ts): their concatenation, never copied
 }
 
 /**

@@ -26,7 +26,7 @@
  */
 import { dhGenerate } from '../dh.js';
 import { ErrNo, MikeyError } from '../errors.js';
-import { deriveKemacKeys } from '../keys.js';
+import { deriveDhhmacAuthKey } from '../keys.js';
 import { macCompute } from '../mac.js';
 import type { DecodedMessage, MikeyMessage } from '../message.js';
 import { DataType, EncrAlg, MacAlg } from '../payloads/constants.js';
@@ -36,12 +36,6 @@ import { answerDh, dhPayload, dhResponsePayloads, finishDh } from './dh.js';
 import { pskOf } from './psk.js';
 import { verifyKemacMac } from './transport.js';
 import type { ModeHandler } from './types.js';
-
-const MAC_ONLY = { encr: 0, auth: 20, salt: 0 };
-
-function authKeyOf(psk: Uint8Array, csbId: number, rand: Uint8Array): Uint8Array {
-  return deriveKemacKeys(psk, csbId, rand, MAC_ONLY).authKey;
-}
 
 const macOnlyKemac = (): KemacPayload => ({ kind: 'kemac', encrAlg: EncrAlg.NULL, encrData: new Uint8Array(0), macAlg: MacAlg.HMAC_SHA_1_160, mac: new Uint8Array(20) });
 
@@ -61,7 +55,7 @@ export const dhhmacMode: ModeHandler = {
   respDataType: DataType.DHHMAC_RESP,
 
   offer(head, creds, opts) {
-    const authKey = authKeyOf(pskOf(creds), head.hdr.csbId, head.rand.rand);
+    const authKey = deriveDhhmacAuthKey(pskOf(creds), head.hdr.csbId, head.rand.rand);
     const dh = dhGenerate(opts.dhGroup);
     const { hdr: h, t, rand, idi, idr, sp } = head;
     const bytes = seal({ hdr: h, payloads: [t, rand, idi, idr, sp, dhPayload(dh), macOnlyKemac()] }, opts.codec, authKey);
@@ -69,7 +63,7 @@ export const dhhmacMode: ModeHandler = {
   },
 
   authenticate(bytes, msg, creds, env) {
-    const authKey = authKeyOf(pskOf(creds), msg.hdr.csbId, required(msg, 'rand').rand);
+    const authKey = deriveDhhmacAuthKey(pskOf(creds), msg.hdr.csbId, required(msg, 'rand').rand);
     try {
       checkKemac(bytes, msg, authKey);
     } catch (e) {

@@ -14,7 +14,6 @@
  * up to the signature with the SIGN's S type / length bytes included.  V as
  * in PSK mode, keyed with the envelope key's auth_key.
  */
-import { randomBytes } from 'node:crypto';
 import { ErrNo, MikeyError } from '../errors.js';
 import { deriveKemacKeys, wipeKeys } from '../keys.js';
 import { macCompute } from '../mac.js';
@@ -22,6 +21,7 @@ import { type DecodedMessage, type PayloadSpan, encodeMessageWithSpans } from '.
 import { DataType, MacAlg } from '../payloads/constants.js';
 import { PkeCache } from '../payloads/pke.js';
 import { envelopeDecrypt, envelopeEncrypt } from '../pke.js';
+import { randomBytes } from '../random.js';
 import { idText, initiatorIds, required, tValueBytes } from './common.js';
 import { certPayloads, signPlaceholder, signer, verifySigned } from './signed.js';
 import { kemacWithTgk, respondWithV, tgkFromKemac, verifyKemacMac, verifyV } from './transport.js';
@@ -45,9 +45,9 @@ export const pkeMode: ModeHandler = {
 
   offer(head, creds, opts) {
     if (!creds.peerCertificate) throw new MikeyError(ErrNo.INVALID_CERT, "PKE needs the responder's certificate");
-    const envKey = Uint8Array.from(randomBytes(ENV_KEY_BYTES));
+    const envKey = randomBytes(ENV_KEY_BYTES);
     const keys = deriveKemacKeys(envKey, head.hdr.csbId, head.rand.rand);
-    const tgk = Uint8Array.from(randomBytes(opts.tgkLength));
+    const tgk = randomBytes(opts.tgkLength);
     const kemac = kemacWithTgk(tgk, keys, head.hdr.csbId, tValueBytes(head.t), head.idi);
     const pke = { kind: 'pke' as const, c: PkeCache.NO_CACHE, data: envelopeEncrypt(creds.peerCertificate, envKey) };
     envKey.fill(0);

@@ -8,10 +8,10 @@
  *
  * encr_key, auth_key, salt_key = §4.1.4 PRF(PSK, const || 0xFF || CSB ID || RAND).
  */
-import { randomBytes } from 'node:crypto';
 import { ErrNo, MikeyError } from '../errors.js';
 import { deriveKemacKeys, wipeKeys } from '../keys.js';
 import { macCompute } from '../mac.js';
+import { randomBytes } from '../random.js';
 import { DataType, MacAlg } from '../payloads/constants.js';
 import { coveredBytes, encodeSealed, required, tValueBytes } from './common.js';
 import { kemacWithTgk, respondWithV, tgkFromKemac, verifyKemacMac, verifyV } from './transport.js';
@@ -28,7 +28,7 @@ export const pskMode: ModeHandler = {
 
   offer(head, creds, opts) {
     const keys = deriveKemacKeys(pskOf(creds), head.hdr.csbId, head.rand.rand);
-    const tgk = Uint8Array.from(randomBytes(opts.tgkLength));
+    const tgk = randomBytes(opts.tgkLength);
     const kemac = kemacWithTgk(tgk, keys, head.hdr.csbId, tValueBytes(head.t));
     const { hdr, t, rand, idi, idr, sp } = head;
     const bytes = encodeSealed({ hdr, payloads: [t, rand, idi, idr, sp, kemac] }, opts.codec, (covered) =>

@@ -86,7 +86,7 @@ export function respondWithV(ctx: ResponseContext, respDataType: DataType, authK
     payloads: [ctx.t, idPayload(ctx.localId), { kind: 'v' as const, macAlg: MacAlg.HMAC_SHA_1_160, mac: new Uint8Array(20) }],
   };
   return encodeSealed(msg, ctx.codec, (covered) =>
-    macCompute(MacAlg.HMAC_SHA_1_160, authKey, vInput(covered, idi.id, idr?.id ?? new Uint8Array(0), tI)),
+    macCompute(MacAlg.HMAC_SHA_1_160, authKey, ...vInput(covered, idi.id, idr?.id ?? new Uint8Array(0), tI)),
   );
 }
 

@@ -1,5 +1,8 @@
 import { describe, it, expect } from 'vitest';
-import { prf, prfP } from '../../../src/mikey/prf.js';
+import { createHmac } from 'node:crypto';
+import { HmacSha1 } from '../../../src/mikey/hmac.js';
+import { PrfKey, prf, prfP } from '../../../src/mikey/prf.js';
+import { randomBytes, randomUint32 } from '../../../src/mikey/random.js';
 import {
   KeyConst,
   keyLabel,
@@ -21,6 +24,63 @@ const TGK = seq(16, 0x00);
 const RAND = seq(16, 0x10);
 const CSB_ID = 0x12345678;
 const PSK = seq(20, 0x00);
+
+describe('HMAC-SHA-1 keyed once (RFC 2104)', () => {
+  it('matches noble hmac and node:crypto for key and message lengths around the block size, in parts', () => {
+    for (const keyLen of [0, 1, 20, 32, 63, 64, 65, 100, 200]) {
+      const key = seq(keyLen, keyLen);
+      const h = new HmacSha1(key);
+      for (const msgLen of [0, 1, 20, 45, 55, 56, 63, 64, 65, 119, 120, 200]) {
+        const msg = seq(msgLen, 3 * msgLen);
+        const want = createHmac('sha1', key).update(msg).digest('hex');
+        expect(hex(h.mac(msg))).toBe(want);
+        expect(hex(hmac(sha1, key, msg))).toBe(want);
+        const cut = msgLen >> 1;
+        expect(hex(h.mac(msg.subarray(0, cut), new Uint8Array(0), msg.subarray(cut)))).toBe(want); // parts = their concatenation
+      }
+      h.destroy();
+    }
+  });
+
+  it('RFC 2202 test cases 1 and 6 (80-byte key, hashed first)', () => {
+    expect(hex(new HmacSha1(new Uint8Array(20).fill(0x0b)).mac(Buffer.from('Hi There')))).toBe('b617318655057264e28bc0b6fb378c8ef146be00');
+    expect(hex(new HmacSha1(new Uint8Array(80).fill(0xaa)).mac(Buffer.from('Test Using Larger Than Block-Size Key - Hash Key First')))).toBe(
+      'aa4ae5e15272d00e95705637ce8a3b55ed402112',
+    );
+  });
+
+  it('macInto may write over one of its inputs; a destroyed key refuses to MAC', () => {
+    const h = new HmacSha1(seq(20));
+    const a = seq(20, 7);
+    const want = hex(h.mac(a));
+    h.macInto(a, a);
+    expect(hex(a)).toBe(want);
+    h.destroy();
+    expect(() => h.mac(a)).toThrow();
+  });
+});
+
+describe('pooled CSPRNG (random.ts)', () => {
+  it('hands out fresh, distinct bytes of the asked length, also across a pool refill and for large draws', () => {
+    const seen = new Set<string>();
+    for (let i = 0; i < 600; i++) {
+      const b = randomBytes(16); // 600 × 16 B > the 4096-byte pool: refills at least twice
+      expect(b.length).toBe(16);
+      seen.add(hex(b));
+    }
+    expect(seen.size).toBe(600);
+    expect(randomBytes(5000).length).toBe(5000);
+    const u = new Set(Array.from({ length: 100 }, () => randomUint32()));
+    expect(u.size).toBeGreaterThan(95);
+    for (const v of u) expect(Number.isInteger(v) && v >= 0 && v <= 0xffffffff).toBe(true);
+  });
+
+  it('a drawn buffer is the caller\'s own: wiping it does not touch later draws', () => {
+    const a = randomBytes(32);
+    a.fill(0);
+    expect(randomBytes(32).some((x) => x !== 0)).toBe(true);
+  });
+});
 
 describe('PRF (RFC 3830 §4.1.2)', () => {
   it('P(s, label, m) is HMAC(s, A_i || label) with A_i = HMAC(s, A_(i-1))', () => {
@@ -52,6 +112,23 @@ describe('PRF (RFC 3830 §4.1.2)', () => {
     const out = prf(seq(32, 0x80), label, 16);
     expect(hex(out)).toBe('9cc380fe5b3f1ff77c4086f5b4c60845');
     expect(hex(out)).toBe(hex(prfP(seq(32, 0x80), label, 1).slice(0, 16)));
+  });
+
+  it('a PrfKey keyed once derives what prf() derives, for every label, and refuses use after wipe()', () => {
+    for (const inkey of [seq(16, 1), seq(32, 0x80), seq(40, 0x40), seq(70, 5)]) {
+      const key = new PrfKey(inkey);
+      for (const [c, len] of [
+        [KeyConst.TEK, 16],
+        [KeyConst.TEK_SALT, 14],
+        [KeyConst.TEK_ENCR, 48],
+        [KeyConst.TEK_AUTH, 20],
+      ] as const) {
+        const label = keyLabel(c, 1, CSB_ID, RAND);
+        expect(hex(key.derive(label, len))).toBe(hex(prf(inkey, label, len)));
+      }
+      key.wipe();
+      expect(() => key.derive(RAND, 16)).toThrow();
+    }
   });
 
   it('rejects a zero output length and an empty inkey with a MikeyError', () => {

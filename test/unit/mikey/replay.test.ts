@@ -128,6 +128,21 @@ describe('ReplayCache (RFC 3830 §5.4)', () => {
     expect((caught(() => c.check(entry(T0))) as ReplayError).reason).toBe('skew');
   });
 
+  it('entries committed out of time order each expire at their own t + window', () => {
+    const clock = new Clock(T0);
+    const c = new ReplayCache({ now: clock.now, skewWindowMs: MIN });
+    // Peers' clocks differ: timestamps arrive in no particular order.
+    const offsets = [30_000, -20_000, 50_000, 0, -59_000, 10_000, 40_000, -1_000, 20_000, 59_000];
+    for (const o of offsets) c.commit(entry(T0 + o));
+    for (const o of [...offsets].sort((a, b) => a - b)) {
+      clock.t = T0 + o + MIN; // the last instant this entry is kept
+      expect(c.size).toBe(offsets.filter((x) => x >= o).length);
+      expect((caught(() => c.check(entry(T0 + o))) as ReplayError).reason).toBe('replay');
+      clock.t = T0 + o + MIN + 1;
+      expect(c.size).toBe(offsets.filter((x) => x > o).length);
+    }
+  });
+
   it('when full, refuses new messages (reason full) instead of forgetting entries', () => {
     const clock = new Clock(T0);
     const c = new ReplayCache({ now: clock.now, skewWindowMs: MIN, maxEntries: 2 });
