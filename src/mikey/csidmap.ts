@@ -22,7 +22,7 @@
 import { isIP } from 'node:net';
 import { formatAddress as formatIpAddress, parseAddress as parseIpAddress } from '../kernel/address.js';
 import { malformed } from './errors.js';
-import { type Reader, type Writer } from './wire.js';
+import { Reader, Writer } from './wire.js';
 
 export const CsIdMapType = { SRTP_ID: 0, IPSEC4_ID: 7, IPSEC6_ID: 8 } as const;
 export type CsIdMapType = (typeof CsIdMapType)[keyof typeof CsIdMapType];
@@ -80,12 +80,14 @@ export function decodeCsIdMap(r: Reader, type: number, nCs: number, opts: CsIdMa
   const cs: IpsecCs[] = [];
   for (let i = 0; i < nCs; i++) {
     const policyNo = m.u8('Policy_no');
-    const spiBytes = m.bytes(4, 'SPI');
-    const src = m.bytes(addrLen, 'spiSrcaddr');
-    const dst = m.bytes(addrLen, 'spiDstaddr');
-    if (swap) [spiBytes, src, dst].forEach((b) => b.reverse());
-    const spi = new DataView(spiBytes.buffer).getUint32(0);
-    cs.push({ policyNo, spi, spiSrcaddr: formatAddress(src), spiDstaddr: formatAddress(dst) });
+    if (swap) {
+      const [spiBytes, src, dst] = [m.bytes(4, 'SPI'), m.bytes(addrLen, 'spiSrcaddr'), m.bytes(addrLen, 'spiDstaddr')].map((b) => b.reverse());
+      const spi = new Reader(spiBytes!).u32('SPI');
+      cs.push({ policyNo, spi, spiSrcaddr: formatAddress(src!), spiDstaddr: formatAddress(dst!) });
+    } else {
+      const spi = m.u32('SPI');
+      cs.push({ policyNo, spi, spiSrcaddr: formatAddress(m.view(addrLen, 'spiSrcaddr')), spiDstaddr: formatAddress(m.view(addrLen, 'spiDstaddr')) });
+    }
   }
   return { type, cs };
 }
@@ -101,13 +103,12 @@ export function encodeCsIdMap(w: Writer, map: CsIdMap, opts: CsIdMapOptions = {}
   const family = map.type === CsIdMapType.IPSEC4_ID ? 4 : 6;
   const swap = family === 4 && opts.minisipByteSwap === true;
   for (const c of map.cs) {
-    const spi = new Uint8Array(4);
     if (!Number.isInteger(c.spi) || c.spi < 0 || c.spi > 0xffffffff) throw malformed(`SPI ${c.spi} out of range`);
-    new DataView(spi.buffer).setUint32(0, c.spi);
     const src = parseAddress(c.spiSrcaddr, family);
     const dst = parseAddress(c.spiDstaddr, family);
-    if (swap) [spi, src, dst].forEach((b) => b.reverse());
-    w.u8(c.policyNo, 'Policy_no').bytes(spi).bytes(src).bytes(dst);
+    w.u8(c.policyNo, 'Policy_no');
+    if (swap) w.bytes(new Writer(4).u32(c.spi, 'SPI').finish().reverse()).bytes(src.reverse()).bytes(dst.reverse());
+    else w.u32(c.spi, 'SPI').bytes(src).bytes(dst);
   }
 }
 

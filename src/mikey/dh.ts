@@ -55,7 +55,7 @@ export function groupValueLength(group: OakleyGroup): number {
 }
 
 function leftPad(b: Uint8Array, len: number): Uint8Array {
-  if (b.length === len) return Uint8Array.from(b);
+  if (b.length === len) return new Uint8Array(b);
   const out = new Uint8Array(len);
   out.set(b, len - b.length);
   return out;
@@ -95,7 +95,7 @@ export class DhKeyPair {
   /** The private exponent, for a 0600 state file only (the caller wipes it). */
   exportPrivateKey(): Uint8Array {
     if (!this.#dh) throw new MikeyError(ErrNo.UNSPECIFIED, 'DH state was already wiped');
-    return Uint8Array.from(this.#dh.getPrivateKey());
+    return new Uint8Array(this.#dh.getPrivateKey());
   }
 
   /** The shared secret g^(xi*xr) with `peerValue`, zero-padded to the group length. */
@@ -157,5 +157,5 @@ export function dhCompute(keyPair: DhKeyPair, peerValue: Uint8Array): Uint8Array
 
 /** The prime p of `group` (for tests and for validating values out of band). */
 export function dhPrime(group: OakleyGroup): Uint8Array {
-  return Uint8Array.from(getDiffieHellman(groupInfo(group).name).getPrime());
+  return new Uint8Array(getDiffieHellman(groupInfo(group).name).getPrime());
 }

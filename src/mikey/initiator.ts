@@ -217,7 +217,7 @@ export function verifyResponse(state: InitiatorState, response: Uint8Array, opts
 const hex = (b: Uint8Array): string => Buffer.from(b).toString('hex');
 const unhex = (s: unknown): Uint8Array => {
   if (typeof s !== 'string' || !/^([0-9a-f]{2})*$/.test(s)) throw malformed('state file: bad hex field');
-  return Uint8Array.from(Buffer.from(s, 'hex'));
+  return new Uint8Array(Buffer.from(s, 'hex'));
 };
 
 /**

@@ -52,7 +52,10 @@ export function aesCmIv(saltKey: Uint8Array, csbId: number, tBytes: Uint8Array):
   if (!Number.isInteger(csbId) || csbId < 0 || csbId > 0xffffffff) throw malformed(`CSB ID ${csbId} out of range`);
   if (tBytes.length !== 8 && tBytes.length !== 4) throw malformed(`T value is ${tBytes.length} bytes, expected 8 or 4`);
   const iv = new Uint8Array(16);
-  new DataView(iv.buffer).setUint32(2, csbId);
+  iv[2] = csbId >>> 24;
+  iv[3] = csbId >>> 16;
+  iv[4] = csbId >>> 8;
+  iv[5] = csbId;
   iv.set(tBytes, 14 - tBytes.length);
   for (let i = 0; i < SALT_BYTES; i++) iv[i]! ^= saltKey[i]!;
   return iv; // iv[14] = iv[15] = 0: the block counter
@@ -62,7 +65,7 @@ function aesCm(encrKey: Uint8Array, iv: Uint8Array, data: Uint8Array): Uint8Arra
   const c = createCipheriv('aes-128-ctr', encrKey, iv);
   const body = c.update(data);
   c.final(); // CTR has no padding: final() is empty
-  const out = Uint8Array.from(body);
+  const out = new Uint8Array(body);
   body.fill(0);
   return out;
 }
@@ -71,8 +74,8 @@ function aesCm(encrKey: Uint8Array, iv: Uint8Array, data: Uint8Array): Uint8Arra
 export function aesKeyWrap(kek: Uint8Array, iv: Uint8Array, plain: Uint8Array): Uint8Array {
   checkKw(kek, iv, plain.length, 16);
   const n = plain.length / 8;
-  const a = Uint8Array.from(iv);
-  const r = Uint8Array.from(plain);
+  const a = new Uint8Array(iv);
+  const r = new Uint8Array(plain);
   const ecb = createCipheriv('aes-128-ecb', kek, null).setAutoPadding(false);
   const block = new Uint8Array(16);
   for (let j = 0; j <= 5; j++) {

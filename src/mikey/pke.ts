@@ -71,7 +71,7 @@ export function parseCertificate(input: Uint8Array | string): MikeyCertificate {
   let fc: forge.pki.Certificate;
   let der: Uint8Array;
   try {
-    der = isPem(input) ? Uint8Array.from(Buffer.from(forge.pki.pemToDer(input).getBytes(), 'binary')) : Uint8Array.from(input);
+    der = isPem(input) ? new Uint8Array(Buffer.from(forge.pki.pemToDer(input).getBytes(), 'binary')) : new Uint8Array(input);
     // node-forge >= 1.3 takes an options object (its typings still say boolean).
     const fromDer = forge.asn1.fromDer as unknown as (b: forge.util.ByteStringBuffer, o: object) => forge.asn1.Asn1;
     const asn1 = fromDer(forge.util.createBuffer(Buffer.from(der).toString('binary')), { strict: true, parseAllBytes: true });
@@ -166,7 +166,7 @@ export function loadPrivateKey(pem: string): KeyObject {
 /** §4.2.5: encrypt the envelope key to the responder's certificate (RSAES-PKCS1-v1_5). */
 export function envelopeEncrypt(recipient: MikeyCertificate, envKey: Uint8Array): Uint8Array {
   try {
-    return Uint8Array.from(publicEncrypt({ key: recipient.publicKey, padding: constants.RSA_PKCS1_PADDING }, envKey));
+    return new Uint8Array(publicEncrypt({ key: recipient.publicKey, padding: constants.RSA_PKCS1_PADDING }, envKey));
   } catch {
     throw malformed('envelope key does not fit the recipient RSA key');
   }
@@ -179,7 +179,7 @@ export function envelopeEncrypt(recipient: MikeyCertificate, envKey: Uint8Array)
  */
 export function envelopeDecrypt(privateKey: KeyObject, data: Uint8Array, envKeyLen: number): Uint8Array {
   if (!Number.isInteger(envKeyLen) || envKeyLen <= 0) throw malformed(`envelope key length ${envKeyLen} invalid`);
-  const fallback = Uint8Array.from(randomBytes(envKeyLen));
+  const fallback = new Uint8Array(randomBytes(envKeyLen));
   let plain: string | undefined;
   let fk: forge.pki.rsa.PrivateKey | undefined;
   let pem: string | undefined;
@@ -193,7 +193,7 @@ export function envelopeDecrypt(privateKey: KeyObject, data: Uint8Array, envKeyL
   pem = undefined;
   fk = undefined;
   if (plain === undefined || plain.length !== envKeyLen) return fallback;
-  const key = Uint8Array.from(Buffer.from(plain, 'binary'));
+  const key = new Uint8Array(Buffer.from(plain, 'binary'));
   fallback.fill(0);
   return key;
 }
@@ -211,7 +211,7 @@ function signOptions(sType: number, key: KeyObject): { key: KeyObject; padding: 
 
 /** §4.2.6: sign `data` (the message up to the SIGN payload's signature field). */
 export function signMessage(privateKey: KeyObject, data: Uint8Array, sType: number, hash: SignHash = DEFAULT_SIGN_HASH): Uint8Array {
-  return Uint8Array.from(sign(hash, data, signOptions(sType, privateKey)));
+  return new Uint8Array(sign(hash, data, signOptions(sType, privateKey)));
 }
 
 /** §4.2.6: verify a SIGN payload's signature with the signer's certificate; MikeyError(AUTH_FAILURE) if bad. */

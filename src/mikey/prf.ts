@@ -20,23 +20,42 @@ import { MikeyError, ErrNo } from './errors.js';
 
 const CHUNK_BYTES = 32; // 256-bit inkey chunks
 
-/** P(s, label, m) with s already keyed into `h`, written into out[0 .. m*20). */
-function pInto(h: HmacSha1, label: Uint8Array, m: number, out: Uint8Array): void {
-  const a = new Uint8Array(HMAC_SHA1_BYTES);
-  h.macInto(a, label); // A_1 = HMAC(s, A_0), A_0 = label
-  for (let i = 0; ; ) {
-    h.macInto(out.subarray(i * HMAC_SHA1_BYTES, (i + 1) * HMAC_SHA1_BYTES), a, label); // HMAC(s, A_(i+1) || label)
-    if (++i === m) break;
-    h.macInto(a, a); // A_(i+1) = HMAC(s, A_i)
+/** One 20-byte A_i and one partial last block, reused by every P (one PRF runs at a time); wiped after use. */
+const aScratch = new Uint8Array(HMAC_SHA1_BYTES);
+const blockScratch = new Uint8Array(HMAC_SHA1_BYTES);
+
+/**
+ * The first out.length bytes of P(s, label, m), m = ceil(out.length / 20),
+ * with s keyed into `h`: written into `out`, or XORed into it (`xor`, for
+ * the second and later inkey chunks).
+ */
+function pInto(h: HmacSha1, label: Uint8Array, out: Uint8Array, xor: boolean): void {
+  const a = aScratch;
+  try {
+    h.macInto(a, 0, label); // A_1 = HMAC(s, A_0), A_0 = label
+    for (let off = 0; ; ) {
+      const n = Math.min(HMAC_SHA1_BYTES, out.length - off);
+      if (n === HMAC_SHA1_BYTES && !xor) {
+        h.macInto(out, off, a, label); // HMAC(s, A_i || label)
+      } else {
+        h.macInto(blockScratch, 0, a, label);
+        for (let i = 0; i < n; i++) out[off + i] = xor ? out[off + i]! ^ blockScratch[i]! : blockScratch[i]!;
+      }
+      off += n;
+      if (off === out.length) break;
+      h.macInto(a, 0, a); // A_(i+1) = HMAC(s, A_i)
+    }
+  } finally {
+    a.fill(0);
+    blockScratch.fill(0);
   }
-  a.fill(0);
 }
 
 /** P(s, label, m) of §4.1.2: m HMAC-SHA-1 blocks (m × 20 bytes). */
 export function prfP(s: Uint8Array, label: Uint8Array, m: number): Uint8Array {
   const h = new HmacSha1(s);
   const out = new Uint8Array(m * HMAC_SHA1_BYTES);
-  pInto(h, label, m, out);
+  pInto(h, label, out, false);
   h.destroy();
   return out;
 }
@@ -52,6 +71,10 @@ export class PrfKey {
 
   constructor(inkey: Uint8Array) {
     if (inkey.length === 0) throw new MikeyError(ErrNo.UNSPECIFIED, 'PRF inkey is empty');
+    if (inkey.length <= CHUNK_BYTES) {
+      this.#chunks.push(new HmacSha1(inkey)); // the usual case, without a subarray of a small array
+      return;
+    }
     for (let off = 0; off < inkey.length; off += CHUNK_BYTES) {
       this.#chunks.push(new HmacSha1(inkey.subarray(off, Math.min(off + CHUNK_BYTES, inkey.length))));
     }
@@ -62,20 +85,8 @@ export class PrfKey {
     if (!Number.isInteger(outLen) || outLen <= 0) {
       throw new MikeyError(ErrNo.UNSPECIFIED, `PRF output length ${outLen} is not a positive integer`);
     }
-    const m = Math.ceil(outLen / HMAC_SHA1_BYTES);
-    const acc = new Uint8Array(m * HMAC_SHA1_BYTES);
-    pInto(this.#chunks[0]!, label, m, acc);
-    if (this.#chunks.length > 1) {
-      const p = new Uint8Array(acc.length);
-      for (let c = 1; c < this.#chunks.length; c++) {
-        pInto(this.#chunks[c]!, label, m, p);
-        for (let i = 0; i < acc.length; i++) acc[i]! ^= p[i]!;
-      }
-      p.fill(0);
-    }
-    if (outLen === acc.length) return acc;
-    const out = acc.slice(0, outLen);
-    acc.fill(0);
+    const out = new Uint8Array(outLen);
+    this.#chunks.forEach((h, c) => pInto(h, label, out, c > 0));
     return out;
   }
 

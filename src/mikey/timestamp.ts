@@ -26,24 +26,31 @@ import { TsType, tsValueLength } from './payloads/t.js';
 const NTP_UNIX_OFFSET = 2_208_988_800;
 const ERA = 2 ** 32;
 
+// Big-endian 32-bit fields by hand: a DataView over a fresh small array makes V8 move it off-heap.
+const getU32 = (b: Uint8Array, at: number): number => ((b[at]! << 24) | (b[at + 1]! << 16) | (b[at + 2]! << 8) | b[at + 3]!) >>> 0;
+function setU32(b: Uint8Array, at: number, v: number): void {
+  b[at] = v >>> 24;
+  b[at + 1] = v >>> 16;
+  b[at + 2] = v >>> 8;
+  b[at + 3] = v;
+}
+
 /** 64-bit NTP value of a Unix time in milliseconds. */
 export function msToNtp(ms: number): Uint8Array {
   if (!Number.isFinite(ms)) throw malformed('time is not finite');
   const totalSec = Math.floor(ms / 1000) + NTP_UNIX_OFFSET;
   const frac = Math.floor(((ms - Math.floor(ms / 1000) * 1000) / 1000) * ERA);
   const out = new Uint8Array(8);
-  const dv = new DataView(out.buffer);
-  dv.setUint32(0, totalSec % ERA);
-  dv.setUint32(4, frac);
+  setU32(out, 0, totalSec % ERA);
+  setU32(out, 4, frac);
   return out;
 }
 
 /** Unix milliseconds of a 64-bit NTP value (era 0 if the top bit is set, else era 1). */
 export function ntpToMs(value: Uint8Array): number {
   if (value.length !== 8) throw malformed(`NTP value is ${value.length} bytes, expected 8`);
-  const dv = new DataView(value.buffer, value.byteOffset, 8);
-  const sec = dv.getUint32(0);
-  const frac = dv.getUint32(4);
+  const sec = getU32(value, 0);
+  const frac = getU32(value, 4);
   const era = sec >= 0x80000000 ? 0 : ERA;
   return (sec + era - NTP_UNIX_OFFSET) * 1000 + Math.round((frac * 1000) / ERA);
 }
@@ -55,12 +62,12 @@ export const ntpToDate = (value: Uint8Array): Date => new Date(ntpToMs(value));
 export function counterToBytes(counter: number): Uint8Array {
   if (!Number.isInteger(counter) || counter < 0 || counter > 0xffffffff) throw malformed(`COUNTER ${counter} out of range`);
   const out = new Uint8Array(4);
-  new DataView(out.buffer).setUint32(0, counter);
+  setU32(out, 0, counter);
   return out;
 }
 export function bytesToCounter(value: Uint8Array): number {
   if (value.length !== 4) throw malformed(`COUNTER value is ${value.length} bytes, expected 4`);
-  return new DataView(value.buffer, value.byteOffset, 4).getUint32(0);
+  return getU32(value, 0);
 }
 
 /** |t - now| <= windowMs, else MikeyError(INVALID_TS) (§5.4). */

@@ -70,6 +70,17 @@ export class Reader {
     return out;
   }
 
+  /**
+   * A view (no copy) of the next `n` bytes, valid while the input is: for
+   * values converted at once (e.g. an address to text), never kept.
+   */
+  view(n: number, what: string): Uint8Array {
+    this.need(n, what);
+    const out = this.buf.subarray(this.pos, this.pos + n);
+    this.pos += n;
+    return out;
+  }
+
   /** A sub-reader over the next `n` bytes; this reader skips past them. */
   sub(n: number, what: string): Reader {
     this.need(n, what);
@@ -85,8 +96,13 @@ export class Reader {
 }
 
 export class Writer {
-  private buf = new Uint8Array(256);
+  private buf: Uint8Array;
   private len = 0;
+
+  /** `capacity`: the bytes expected (it grows past them); exactly filled, `finish()` needs no copy. */
+  constructor(capacity = 256) {
+    this.buf = new Uint8Array(capacity);
+  }
 
   get length(): number {
     return this.len;
@@ -94,7 +110,7 @@ export class Writer {
 
   private grow(n: number): void {
     if (this.len + n <= this.buf.length) return;
-    let cap = this.buf.length * 2;
+    let cap = Math.max(this.buf.length * 2, 64);
     while (cap < this.len + n) cap *= 2;
     const next = new Uint8Array(cap);
     next.set(this.buf.subarray(0, this.len));
@@ -144,8 +160,14 @@ export class Writer {
     return this;
   }
 
-  /** The bytes written so far (a copy); the internal buffer is wiped. */
+  /** The bytes written so far (a copy, or the buffer itself when exactly full); the internal buffer is wiped. */
   finish(): Uint8Array {
+    if (this.len === this.buf.length) {
+      const full = this.buf;
+      this.buf = new Uint8Array(0);
+      this.len = 0;
+      return full;
+    }
     const out = this.buf.slice(0, this.len);
     this.buf.fill(0);
     this.len = 0;

@@ -23,6 +23,7 @@ import { type TPayload, TsType } from '../payloads/t.js';
 import { type SpPayload } from '../payloads/sp.js';
 import { type IpsecPolicy, SpProtType, ipsecPolicyFromParams, ipsecPolicyToParams } from '../sp.js';
 import { msToNtp } from '../timestamp.js';
+import { Reader, Writer } from '../wire.js';
 import { normalizeSipUri } from '../pke.js';
 import { randomBytes, randomUint32 } from '../random.js';
 
@@ -71,16 +72,15 @@ export function hdr(dataType: DataType, csbId: number, csIdMap: CsIdMap, v = fal
 
 /** A T payload of type NTP-UTC for Unix time `nowMs`. */
 export function tNow(nowMs: number): TPayload {
-  const b = msToNtp(nowMs);
-  return { kind: 't', tsType: TsType.NTP_UTC, tsValue: new DataView(b.buffer).getBigUint64(0) };
+  return { kind: 't', tsType: TsType.NTP_UTC, tsValue: new Reader(msToNtp(nowMs)).u64('NTP time') };
 }
 
 /** The TS value field's bytes (8, or 4 for COUNTER), as used by the AES-CM IV and §5.2. */
 export function tValueBytes(t: TPayload): Uint8Array {
-  const len = t.tsType === TsType.COUNTER ? 4 : 8;
-  const out = new Uint8Array(8);
-  new DataView(out.buffer).setBigUint64(0, t.tsValue);
-  return out.slice(8 - len);
+  const w = new Writer(8);
+  if (t.tsType === TsType.COUNTER) w.u32(Number(t.tsValue), 'COUNTER');
+  else w.u64(t.tsValue, 'TS value');
+  return w.finish();
 }
 
 const utf8 = new TextEncoder();
