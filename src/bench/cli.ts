@@ -6,6 +6,7 @@
  *   scale        10 / 100 / 1000 (/ 10000 with --size full) peers: install, lookup, release, RSS
  *   mikey        complete MIKEY exchanges per second on one core (host, no lab)
  *   versus-ike   strongSwan IKEv2-PSK vs sipsec offer/answer/confirm to first protected packet
+ *   call-setup   seed 003 fig. 13 ∂1..∂7 with `sipsec ua` through kamailio: clear, PSK, DH, DHHMAC
  *   all          every one of them
  *
  * Kernel benchmarks boot the lab (User-Mode Linux) unless already inside it.
@@ -43,7 +44,7 @@ async function main(): Promise<number> {
   const i = args.indexOf('--size');
   const size = i >= 0 ? args[i + 1] : undefined;
   if (!name || name === '-h' || name === '--help' || (name !== 'all' && !benchByName(name))) {
-    process.stderr.write(readFileSync(import.meta.filename, 'utf8').split('\n').slice(2, 14).map((l) => l.replace(/^ \* ?/, '')).join('\n') + '\n');
+    process.stderr.write(readFileSync(import.meta.filename, 'utf8').split('\n').slice(2, 15).map((l) => l.replace(/^ \* ?/, '')).join('\n') + '\n');
     return 2;
   }
   if (name !== 'all') return one(name, size);

@@ -30,16 +30,23 @@ function cert(cn: string, uri: string | undefined, key: Pem, issuer: { cn: strin
   return forge.pki.certificateToPem(c);
 }
 
-/** Credentials for alice and bob (PSK plus certificates), each trusting the CA and knowing the other's certificate. */
-export function benchPki(aliceUri: string, bobUri: string, psk: Uint8Array): { alice: Credentials; bob: Credentials } {
+/** PEM of a fresh CA and of alice's and bob's certificate + private key (for sipsecd config files). */
+export function benchPkiPem(aliceUri: string, bobUri: string): { ca: string; alice: { cert: string; key: string }; bob: { cert: string; key: string } } {
   const caKey = rsa();
-  const ca = parseCertificate(cert('sipsec bench CA', undefined, caKey, { cn: 'sipsec bench CA', priv: caKey.priv }, '01'));
+  const ca = cert('sipsec bench CA', undefined, caKey, { cn: 'sipsec bench CA', priv: caKey.priv }, '01');
   const user = (uri: string, serial: string) => {
     const k = rsa();
-    return { cert: parseCertificate(cert(uri, uri, k, { cn: 'sipsec bench CA', priv: caKey.priv }, serial)), key: loadPrivateKey(k.priv) };
+    return { cert: cert(uri, uri, k, { cn: 'sipsec bench CA', priv: caKey.priv }, serial), key: k.priv };
   };
-  const a = user(aliceUri, '02');
-  const b = user(bobUri, '03');
+  return { ca, alice: user(aliceUri, '02'), bob: user(bobUri, '03') };
+}
+
+/** Credentials for alice and bob (PSK plus certificates), each trusting the CA and knowing the other's certificate. */
+export function benchPki(aliceUri: string, bobUri: string, psk: Uint8Array): { alice: Credentials; bob: Credentials } {
+  const pem = benchPkiPem(aliceUri, bobUri);
+  const ca = parseCertificate(pem.ca);
+  const a = { cert: parseCertificate(pem.alice.cert), key: loadPrivateKey(pem.alice.key) };
+  const b = { cert: parseCertificate(pem.bob.cert), key: loadPrivateKey(pem.bob.key) };
   return {
     alice: { psk, certificate: a.cert, privateKey: a.key, peerCertificate: b.cert, trustAnchors: [ca] },
     bob: { psk, certificate: b.cert, privateKey: b.key, peerCertificate: a.cert, trustAnchors: [ca] },

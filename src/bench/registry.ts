@@ -12,6 +12,7 @@ export const BENCHES: readonly Bench[] = [
   { name: 'scale', lab: true, run: async (s, p) => (await import('./scale.js')).benchScale(s, p) },
   { name: 'mikey', lab: false, run: async (s, p) => (await import('./mikey.js')).benchMikey(s, p) },
   { name: 'versus-ike', lab: true, run: async (s, p) => (await import('./versus-ike.js')).benchVersusIke(s, p) },
+  { name: 'call-setup', lab: true, run: async (s, p) => (await import('./call-setup.js')).benchCallSetup(s, p) },
 ];
 
 export function benchByName(name: string): Bench | undefined {

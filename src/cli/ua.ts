@@ -2,8 +2,10 @@
  * `sipsec ua`: the reference SIP user agent (docs/SIP.md).
  *
  *   sipsec ua --config F register
- *   sipsec ua --config F call URI [--duration S] [--rekey-after S]
+ *   sipsec ua --config F call URI [--duration S] [--rekey-after S] [--calls N]
  *   sipsec ua --config F answer [--count N] [--timeout S]
+ *   --timeline on call/answer: also a {"event": "timeline", "mark": ..., "at": <epoch ms>}
+ *   line per call-setup instant (CallMark; `npm run bench -- call-setup` reads them)
  *   sipsec ua rekey --pid P         ask a running UA to re-INVITE all its calls (SIGUSR1)
  *
  * Events are JSON lines on stdout: {"t": <epoch ms, µs precision>, "event": ..., "callId": ...}.
@@ -18,9 +20,11 @@ import { udpMedia } from '../sip/ua/media.js';
 import { TransactionLayer } from '../sip/ua/transaction.js';
 import { NodeTransport } from '../sip/ua/transport.js';
 
-const USAGE = 'usage: sipsec ua --config F register | call URI [--duration S] [--rekey-after S] | answer [--count N] [--timeout S] | rekey --pid P\n';
+const USAGE = 'usage: sipsec ua --config F [--timeline] register | call URI [--duration S] [--rekey-after S] [--calls N] | answer [--count N] [--timeout S] | rekey --pid P\n';
 
-const now = (): number => Math.round((performance.timeOrigin + performance.now()) * 1000) / 1000;
+/** Epoch ms, µs precision, of a performance.now() reading. */
+const epochMs = (perfNow: number): number => Math.round((performance.timeOrigin + perfNow) * 1000) / 1000;
+const now = (): number => epochMs(performance.now());
 
 /** Without IPsec the UA never asks sipsecd for anything. */
 const noKeying: Keying = {
@@ -44,6 +48,8 @@ export async function runUa(argv: string[]): Promise<number> {
         duration: { type: 'string', default: '3' },
         'rekey-after': { type: 'string' },
         count: { type: 'string', default: '1' },
+        calls: { type: 'string', default: '1' },
+        timeline: { type: 'boolean', default: false },
         timeout: { type: 'string', default: '60' },
         pid: { type: 'string' },
       },
@@ -75,6 +81,7 @@ export async function runUa(argv: string[]): Promise<number> {
   let client: SipsecClient | undefined;
   if (cfg.options.ipsec && cmd !== 'register') client = await SipsecClient.connect(cfg.socket, { timeoutMs: 60_000 }); // sipsecd under UML can take seconds
   const ua = new UserAgent(layer, cfg.options, client ?? noKeying, udpMedia(cfg.mediaRate), log);
+  if (values.timeline) ua.timeline = (mark, callId, at) => log({ event: 'timeline', callId, mark, at: epochMs(at) });
   const rekeyAll = (): void => {
     for (const id of ua.activeCalls()) void ua.rekey(id);
   };
@@ -94,15 +101,22 @@ export async function runUa(argv: string[]): Promise<number> {
       if (cmd === 'register') return 0;
     }
     if (cmd === 'call') {
-      const c = await ua.call(target!);
-      if (!(await c.established)) return (await c.done).ok ? 0 : 1;
-      if (values['rekey-after'] !== undefined) {
-        await sleep(Number(values['rekey-after']));
-        await ua.rekey(c.callId);
+      // --calls N: one call after the other, each hung up before the next.
+      let ok = true;
+      for (let i = 0; i < Number(values.calls); i++) {
+        const c = await ua.call(target!);
+        if (!(await c.established)) {
+          ok &&= (await c.done).ok;
+          continue;
+        }
+        if (values['rekey-after'] !== undefined) {
+          await sleep(Number(values['rekey-after']));
+          await ua.rekey(c.callId);
+        }
+        await sleep(Number(values.duration));
+        ok &&= ((await ua.hangup(c.callId)) as CallOutcome).ok;
       }
-      await sleep(Number(values.duration));
-      const outcome = (await ua.hangup(c.callId)) as CallOutcome;
-      return outcome.ok ? 0 : 1;
+      return ok ? 0 : 1;
     }
     const count = Number(values.count);
     const outcomes: CallOutcome[] = [];

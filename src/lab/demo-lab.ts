@@ -1,12 +1,14 @@
 /**
- * The SIP lab shared by the end-to-end demo (demo-inside.ts) and the SIP
- * lab tests (test/kernel/sip*.test.ts): inside the lab, as root,
+ * The SIP lab shared by the end-to-end demo (demo-inside.ts), the SIP
+ * lab tests (test/kernel/sip*.test.ts) and the call-setup benchmark
+ * (src/bench/call-setup.ts): inside the lab, as root,
  *
  *   alice 10.0.0.1 ─┐
  *   bob   10.0.0.2 ─┼─ bridge
  *   proxy 10.0.0.3 ─┘  kamailio (config/kamailio) as registrar + proxy for example.org
  *
- * sipsecd on alice and bob (PSK peers, linger 32 s = 64*T1), reference UAs run as
+ * sipsecd on alice and bob (PSK peers, or DH-HMAC, or DH with certificates;
+ * linger 32 s = 64*T1), reference UAs run as
  * uid 65534 (`sipsec ua`), their JSON-lines events collected.
  */
 import type { ChildProcess } from 'node:child_process';
@@ -25,6 +27,10 @@ export const CAROL = 'sip:carol@example.org';
 export const PASSWORD = { alice: 'alice-lab-secret', bob: 'bob-lab-secret' } as const;
 export const UA_USER = { uid: 65534, gid: 65534 };
 export type UaHost = 'alice' | 'bob';
+/** The MIKEY mode alice and bob key their calls with (default psk); dh needs certificates (PEM). */
+export type LabMikey =
+  | { readonly mode: 'psk' | 'dhhmac' }
+  | { readonly mode: 'dh'; readonly pem: { readonly ca: string } & Record<UaHost, { readonly cert: string; readonly key: string }> };
 
 export interface UaEventLine {
   readonly t: number;
@@ -62,10 +68,17 @@ export interface SipLab {
  * CAROL with another PSK, so an offer made as carol fails bob's MAC check
  * (the 488 + MIKEY error case).
  */
-function daemonConfig(dir: string, host: UaHost): string {
+function daemonConfig(dir: string, host: UaHost, mikey: LabMikey): string {
   const peer: UaHost = host === 'alice' ? 'bob' : 'alice';
   const file = join(dir, `${host}-sipsecd.yaml`);
   const psk = (name: string) => `{ file: ${join(dir, name)}, format: hex }`;
+  let credentials = `psk: ${psk('psk')}`;
+  if (mikey.mode === 'dh') {
+    const pem = (name: string, text: string) => (writeFileSync(join(dir, name), text, { mode: 0o600 }), join(dir, name));
+    credentials = `certificate: ${pem(`${host}.crt`, mikey.pem[host].cert)}
+    privateKey: ${pem(`${host}.key`, mikey.pem[host].key)}
+    trustAnchors: [${pem('ca.crt', mikey.pem.ca)}]`;
+  }
   writeFileSync(
     file,
     `identities:
@@ -73,8 +86,8 @@ function daemonConfig(dir: string, host: UaHost): string {
     addresses: [${ADDR[host]}]
 ${host === 'alice' ? `  - uri: ${CAROL}\n    addresses: [${ADDR.alice}]\n` : ''}peers:
   - match: ${URI[peer]}
-    mode: psk
-    psk: ${psk('psk')}
+    mode: ${mikey.mode}
+    ${credentials}
 ${host === 'bob' ? `  - match: ${CAROL}\n    mode: psk\n    psk: ${psk('psk-carol')}\n` : ''}algorithms: { suites: [aes-gcm-128], minimum: aes-cbc-128-hmac-sha1 }
 linger: ${LINGER_SECONDS}
 access: { users: [${UA_USER.uid}] }
@@ -95,7 +108,7 @@ async function waitFor(check: () => Promise<boolean>, what: string, ms = 15_000)
   throw new Error(`timed out waiting for ${what}`);
 }
 
-export async function startSipLab(opts: { auth?: boolean; prefix?: string } = {}): Promise<SipLab> {
+export async function startSipLab(opts: { auth?: boolean; prefix?: string; mikey?: LabMikey } = {}): Promise<SipLab> {
   const t = await createTopology(
     {
       hosts: [
@@ -116,7 +129,7 @@ export async function startSipLab(opts: { auth?: boolean; prefix?: string } = {}
     for (const h of ['alice', 'bob'] as const) {
       mkdirSync(join(dir, h), { mode: 0o755 });
       chmodSync(join(dir, h), 0o755);
-      const d = t.spawn(h, [process.execPath, join(ROOT, 'bin/sipsecd.js'), '--config', daemonConfig(dir, h)]);
+      const d = t.spawn(h, [process.execPath, join(ROOT, 'bin/sipsecd.js'), '--config', daemonConfig(dir, h, opts.mikey ?? { mode: 'psk' })]);
       procs.push(d);
       const sock = join(dir, h, 'sipsecd.sock');
       await waitFor(async () => {

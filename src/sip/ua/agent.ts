@@ -4,7 +4,7 @@
  * through sipsecd (the `Keying` interface is SipsecClient's call half).
  *
  * Ordering beyond seed 003, so that no media packet is lost at call start:
- *   callee: INVITE -> answer (SAs installed) -> 200 OK -> ACK -> media
+ *   callee: INVITE -> 180 Ringing -> answer (SAs installed) -> 200 OK -> ACK -> media
  *   caller: 200 OK -> confirm (SAs installed) -> ACK -> media
  * An offer sipsecd refuses gets 488 + Warning + the MIKEY error message
  * (application/mikey); a body the callee cannot read gets 415 + Accept,
@@ -63,6 +63,35 @@ export interface UaOptions {
   readonly userAgent?: string;
 }
 
+/**
+ * The instants of call setup that seed 003 fig. 12 timestamps (X1-X6 on the
+ * caller, Y1-Y5 on the callee), plus when each side's session is ready:
+ *
+ *   caller: dial, invite-sent, ringing-received (first 180), ok-received
+ *           (first 2xx), sas-installed (sipsecd confirmed), ack-sent,
+ *           session-ready (media started)
+ *   callee: invite-received, ringing-sent, accepted (this UA auto-answers
+ *           right after ringing), sas-installed (sipsecd answered), ok-sent,
+ *           ack-received, session-ready
+ * sas-installed only on keyed calls.
+ */
+export type CallMark =
+  | 'dial'
+  | 'invite-sent'
+  | 'ringing-received'
+  | 'ok-received'
+  | 'sas-installed'
+  | 'ack-sent'
+  | 'invite-received'
+  | 'ringing-sent'
+  | 'accepted'
+  | 'ok-sent'
+  | 'ack-received'
+  | 'session-ready';
+
+/** Receives each CallMark as it happens, `at` in the transaction layer's clock (ms). */
+export type CallTimeline = (mark: CallMark, callId: string, at: number) => void;
+
 /** One JSON-lines event; the CLI adds the timestamp. */
 export type UaEvent = { readonly event: string; readonly callId?: string } & Record<string, unknown>;
 
@@ -88,6 +117,8 @@ interface Call {
   /** UAS: 2xx retransmission until the ACK (§13.3.1.4). */
   okTimer?: Timer;
   ended: boolean;
+  /** UAC: a 180 arrived (the first one is the ringing mark). */
+  rang?: boolean;
   media?: Media;
   peerMedia?: { address: string; port: number };
   mediaStarted: boolean;
@@ -110,6 +141,8 @@ export class UserAgent implements TransactionUser {
   /** Calls answered so far (UAS), for `answer --count`. */
   readonly incoming: Promise<CallOutcome>[] = [];
   onIncoming: (done: Promise<CallOutcome>) => void = () => {};
+  /** Optional call-setup timestamps (benchmarks); nothing is timed when unset. */
+  timeline: CallTimeline | undefined;
 
   constructor(
     private readonly layer: TransactionLayer,
@@ -204,6 +237,7 @@ export class UserAgent implements TransactionUser {
   /** Call `peerUri`; resolves when the call is established (or failed): `hangup` ends it. */
   async call(peerUri: string): Promise<{ callId: string; established: Promise<boolean>; done: Promise<CallOutcome> }> {
     const call = this.#newCall(newCallId(this.#local.address), 'caller', peerUri);
+    this.#mark('dial', call.id);
     call.ipsec = this.opts.ipsec;
     let established!: (ok: boolean) => void;
     const est = new Promise<boolean>((r) => (established = r));
@@ -255,6 +289,10 @@ export class UserAgent implements TransactionUser {
     const tx = this.layer.request(invite, this.#outbound(call.peerUri), {
       onResponse: (res) => {
         if (res.status < 200) {
+          if (res.status === 180 && !call.rang) {
+            call.rang = true;
+            this.#mark('ringing-received', call.id);
+          }
           this.log({ event: 'provisional', callId: call.id, status: res.status });
           return;
         }
@@ -277,6 +315,7 @@ export class UserAgent implements TransactionUser {
         void this.#end(call, { callId: call.id, ok: false, status: 408 });
       },
     });
+    this.#mark('invite-sent', call.id);
     this.log({ event: 'invite-sent', callId: call.id, bytes: tx.size, transport: tx.target.transport, mikey: call.ipsec });
   }
 
@@ -311,6 +350,7 @@ export class UserAgent implements TransactionUser {
       this.layer.request(bye, dialogNextHop(bye) ?? this.#outbound(bye.uri), { onResponse: () => {}, onTimeout: () => {} });
       return;
     }
+    this.#mark('ok-received', call.id);
     const dialog = uacDialog(invite, res);
     call.dialog = dialog;
     this.log({ event: '2xx-received', callId: call.id, status: res.status, bytes: res.body.length });
@@ -333,6 +373,7 @@ export class UserAgent implements TransactionUser {
         } else {
           this.log({ event: 'confirm-request', callId: call.id });
           const { sas } = await this.keying.confirm({ callId: call.id, mikey: b64(parts.mikey), peerAddress: flow.address, sdp: parts.sdp });
+          this.#mark('sas-installed', call.id);
           this.log({ event: 'sas-installed', callId: call.id, role: 'caller', sas: sas.length });
         }
       }
@@ -343,6 +384,7 @@ export class UserAgent implements TransactionUser {
       return;
     }
     this.#sendAck(dialog);
+    this.#mark('ack-sent', call.id);
     this.log({ event: 'ack-sent', callId: call.id });
     await this.#startMedia(call);
     onEstablished();
@@ -469,6 +511,7 @@ export class UserAgent implements TransactionUser {
   async #onInvite(req: SipRequest, tx: ServerTransaction): Promise<void> {
     const peerUri = fromHeader(req).uri;
     const call = this.#newCall(callIdOf(req), 'callee', peerUri);
+    this.#mark('invite-received', call.id);
     call.inviteTx = tx;
     call.invite = req;
     this.incoming.push(call.done);
@@ -499,7 +542,17 @@ export class UserAgent implements TransactionUser {
     call.peerMedia = { address: flow.address, port: flow.port };
     const sdp = this.#sdp();
     let body: { contentType: string; body: Uint8Array } = { contentType: 'application/sdp', body: enc(sdp) };
-    if (parts.mikey !== undefined && this.opts.ipsec) {
+    const keyed = parts.mikey !== undefined && this.opts.ipsec;
+    if (!keyed && this.opts.ipsec && this.opts.fallback !== 'clear') {
+      await reject(488, [{ name: 'Warning', value: `399 ${this.#local.address} "IPsec (MIKEY) required"` }]);
+      return;
+    }
+    tx.respond(buildResponse(req, 180, { toTag: localTag, headers: [{ name: 'Contact', value: this.#contact }] }));
+    this.#mark('ringing-sent', call.id);
+    this.log({ event: 'ringing-sent', callId: call.id });
+    // This UA answers by itself: it accepts the call as soon as it rings.
+    this.#mark('accepted', call.id);
+    if (keyed) {
       this.log({ event: 'answer-request', callId: call.id });
       try {
         call.keyed = true;
@@ -507,11 +560,12 @@ export class UserAgent implements TransactionUser {
           callId: call.id,
           localUri: this.opts.uri,
           peerUri,
-          mikey: b64(parts.mikey),
+          mikey: b64(parts.mikey!),
           peerAddress: flow.address,
           localAddress: this.#local.address,
           sdp: parts.sdp,
         });
+        this.#mark('sas-installed', call.id);
         this.log({ event: 'sas-installed', callId: call.id, role: 'callee', sas: ans.sas.length });
         body = buildSipsecBody({ mikey: unb64(ans.mikey), sdp });
       } catch (e) {
@@ -526,9 +580,6 @@ export class UserAgent implements TransactionUser {
         await reject(typeof extra.sipStatus === 'number' ? extra.sipStatus : 488, headers, mikeyErr);
         return;
       }
-    } else if (this.opts.ipsec && this.opts.fallback !== 'clear') {
-      await reject(488, [{ name: 'Warning', value: `399 ${this.#local.address} "IPsec (MIKEY) required"` }]);
-      return;
     } else if (this.opts.ipsec) {
       this.log({ event: 'fallback', callId: call.id, to: 'clear', reason: 'offer without MIKEY' });
     }
@@ -541,6 +592,7 @@ export class UserAgent implements TransactionUser {
       body: body.body,
     });
     tx.respond(ok);
+    this.#mark('ok-sent', call.id);
     this.log({ event: '200-sent', callId: call.id, bytes: body.body.length });
     // §13.3.1.4: retransmit the 2xx (T1, 2*T1 ... T2) until the ACK; give up after 64*T1.
     const { t1, t2 } = this.layer.timers;
@@ -594,6 +646,7 @@ export class UserAgent implements TransactionUser {
     if (call === undefined || call.dialog === undefined || !inDialog(call.dialog, req) || call.role !== 'callee') return;
     call.okTimer?.cancel();
     if (call.mediaStarted) return;
+    this.#mark('ack-received', call.id);
     this.log({ event: 'ack-received', callId: call.id });
     void this.#startMedia(call);
   }
@@ -619,6 +672,10 @@ export class UserAgent implements TransactionUser {
     const call: Call = { id, role, peerUri, ipsec: this.opts.ipsec, keyed: false, ended: false, mediaStarted: false, finish, done };
     this.#calls.set(id, call);
     return call;
+  }
+
+  #mark(mark: CallMark, callId: string): void {
+    if (this.timeline) this.timeline(mark, callId, this.layer.clock.now());
   }
 
   #sdp(): string {
@@ -647,6 +704,7 @@ export class UserAgent implements TransactionUser {
     if (call.mediaStarted || call.peerMedia === undefined || call.ended || call.media === undefined) return;
     call.mediaStarted = true;
     call.media.start(call.peerMedia);
+    this.#mark('session-ready', call.id);
     this.log({ event: 'media-start', callId: call.id, to: `${call.peerMedia.address}:${call.peerMedia.port}`, encrypted: call.ipsec });
   }
 

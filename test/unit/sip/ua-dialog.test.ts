@@ -152,6 +152,22 @@ describe('UA call flow', () => {
     expect(p.trace.filter((x) => !x.startsWith('wire:1'))).toEqual(['alice:offer', 'wire:INVITE', 'bob:answer', 'wire:200', 'alice:confirm', 'wire:ACK']);
   });
 
+  it('rings (180) before answering, and the timeline hook gets every call-setup mark of each side in order', async () => {
+    const p = pair();
+    const marks: string[] = [];
+    p.alice.timeline = (mark, callId, at) => marks.push(`alice:${mark}:${callId.length > 0}:${at >= 0}`);
+    p.bob.timeline = (mark, callId, at) => marks.push(`bob:${mark}:${callId.length > 0}:${at >= 0}`);
+    const c = await p.alice.call('sip:bob@10.0.0.2');
+    await p.settle();
+    expect(await c.established).toBe(true);
+    const t = p.trace;
+    expect(t.indexOf('wire:180')).toBeLessThan(t.indexOf('bob:answer'));
+    const of = (who: string) => marks.filter((m) => m.startsWith(`${who}:`)).map((m) => m.split(':')[1]);
+    expect(of('alice')).toEqual(['dial', 'invite-sent', 'ringing-received', 'ok-received', 'sas-installed', 'ack-sent', 'session-ready']);
+    expect(of('bob')).toEqual(['invite-received', 'ringing-sent', 'accepted', 'sas-installed', 'ok-sent', 'ack-received', 'session-ready']);
+    expect(marks.every((m) => m.endsWith(':true:true'))).toBe(true);
+  });
+
   it('retransmits the 2xx until the ACK arrives (§13.3.1.4)', async () => {
     const p = pair();
     let dropAck = true;

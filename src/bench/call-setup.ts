@@ -1,0 +1,283 @@
+/**
+ * call-setup: seed 003 fig. 13 with our reference UA (`sipsec ua`) and our
+ * daemon, inside the lab: alice and bob, each with its own sipsecd, call
+ * through kamailio (registrar + record-routing proxy, digest auth), the SIP
+ * lab of src/lab/demo-lab.ts.  Four cases: no security, MIKEY-PSK/ESP,
+ * MIKEY-DH/ESP (RSA certificates, group 14), MIKEY-DHHMAC/ESP (group 14).
+ *
+ * Both UAs run with `--timeline` (the UA's CallMark hook); each ∂ is the
+ * difference of two marks of one UA, as in the seed (fig. 12):
+ *
+ *   ∂1 caller  dial → INVITE sent            ∂5 caller  200 OK received → ACK sent
+ *   ∂2 caller  dial → 180 Ringing received   ∂6 caller  200 OK received → session ready
+ *   ∂3 callee  INVITE received → 180 sent       (SAs installed, media started)
+ *   ∂4 callee  accept → 200 OK sent          ∂7 callee  accept → ACK received
+ *
+ * Our UA auto-answers: it accepts the call right after it sends 180.  Unlike
+ * the seed's minisip, our caller installs its SAs (sipsecd `confirm`) BEFORE
+ * it sends the ACK, so ∂5 holds the install and ∂6 ends after the ACK.
+ * One warm-up call per case is made and not counted.  Media: 50 packets/s
+ * each way from the ACK on; a packet missing before the first one received
+ * is a packet lost at call start.  Where the time goes: the sipsecd round
+ * trips (answer, confirm) from the marks, and a complete MIKEY exchange of
+ * the mode measured in this process, in the same boot.
+ */
+import type { OakleyGroup } from '../mikey/dh.js';
+import { ReplayCache } from '../mikey/replay.js';
+import type { MikeyMode } from '../mikey/result.js';
+import type { CallMark } from '../sip/ua/agent.js';
+import { startSipLab, URI, type LabMikey, type SipLab, type UaEventLine, type UaRun } from '../lab/demo-lab.js';
+import { toCsv } from './csv.js';
+import { BenchError } from './install.js';
+import { PSK, requireLab } from './lab-env.js';
+import { exchange } from './mikey.js';
+import { benchPki, benchPkiPem } from './pki.js';
+import type { BenchResult, BenchSize, Check } from './results.js';
+import { fmtRatio, ratio, summarize, timeNs, type Summary } from './stats.js';
+import { barChart } from './svg.js';
+
+const CALLS: Record<BenchSize, number> = { tiny: 3, small: 20, full: 50 };
+/** Seconds of media per call. */
+const DURATION = 0.5;
+const DH_GROUP: OakleyGroup = 14;
+
+interface Case {
+  readonly name: string;
+  /** The daemons' MIKEY mode (the no-security case shares the PSK lab, its UAs do not key). */
+  readonly lab: LabMikey['mode'];
+  readonly ipsec: boolean;
+}
+
+const CASES: readonly Case[] = [
+  { name: 'no security', lab: 'psk', ipsec: false },
+  { name: 'MIKEY-PSK/ESP', lab: 'psk', ipsec: true },
+  { name: 'MIKEY-DH/ESP', lab: 'dh', ipsec: true },
+  { name: 'MIKEY-DHHMAC/ESP', lab: 'dhhmac', ipsec: true },
+];
+
+interface Delta {
+  readonly id: string;
+  readonly what: string;
+  readonly side: 'caller' | 'callee';
+  readonly from: CallMark;
+  readonly to: CallMark;
+}
+
+const DELTAS: readonly Delta[] = [
+  { id: '∂1', what: 'dial → INVITE sent', side: 'caller', from: 'dial', to: 'invite-sent' },
+  { id: '∂2', what: 'dial → 180 received (calling delay)', side: 'caller', from: 'dial', to: 'ringing-received' },
+  { id: '∂3', what: 'INVITE received → 180 sent', side: 'callee', from: 'invite-received', to: 'ringing-sent' },
+  { id: '∂4', what: 'accept → 200 OK sent', side: 'callee', from: 'accepted', to: 'ok-sent' },
+  { id: '∂5', what: '200 OK received → ACK sent', side: 'caller', from: 'ok-received', to: 'ack-sent' },
+  { id: '∂6', what: '200 OK received → session ready', side: 'caller', from: 'ok-received', to: 'session-ready' },
+  { id: '∂7', what: 'accept → ACK received (answering delay)', side: 'callee', from: 'accepted', to: 'ack-received' },
+];
+
+/** Seed 003 fig. 13 (REFERENCE.md §3), mean ms over 8 calls: no security, MIKEY/SRTP, MIKEY/ESP. */
+const SEED = {
+  'no security': [4.6, 23.2, 8.0, 2.4, 3.0, 4.1, 12.4],
+  'MIKEY/SRTP': [7.5, 29.0, 9.9, 3.1, 3.1, 4.8, 13.5],
+  'MIKEY/ESP': [7.8, 32.3, 9.8, 691.3, 3.2, 704.0, 704.4],
+} as const;
+
+type Marks = Map<string, Partial<Record<CallMark, number>>>;
+
+/** callId → mark → epoch ms, from a UA's `timeline` events. */
+function marksOf(events: readonly UaEventLine[]): Marks {
+  const m: Marks = new Map();
+  for (const e of events) {
+    if (e.event !== 'timeline' || e.callId === undefined) continue;
+    const marks = m.get(e.callId) ?? {};
+    marks[e.mark as CallMark] ??= e.at as number;
+    m.set(e.callId, marks);
+  }
+  return m;
+}
+
+interface CallSample {
+  /** ∂1..∂7 in ms. */
+  readonly d: number[];
+  /** sipsecd answer round trip (callee: accept → SAs installed), ms; NaN without security. */
+  readonly answer: number;
+  /** sipsecd confirm round trip (caller: 200 OK → SAs installed), ms. */
+  readonly confirm: number;
+  /** Media packets lost at call start: sent by the callee / by the caller. */
+  readonly lostFromCallee: number;
+  readonly lostFromCaller: number;
+  readonly sentByCallee: number;
+  readonly sentByCaller: number;
+}
+
+interface CaseResult {
+  readonly c: Case;
+  readonly calls: CallSample[];
+  /** A complete MIKEY exchange of the mode in this process (both sides), ms. */
+  readonly mikeyMs?: Summary;
+}
+
+function mediaOf(events: readonly UaEventLine[]): Map<string, UaEventLine> {
+  return new Map(events.filter((e) => e.event === 'media-stats' && e.callId !== undefined).map((e) => [e.callId!, e]));
+}
+
+/** One case: bob answers n+1 calls, alice makes them one after the other (the first is a warm-up). */
+async function runCase(lab: SipLab, c: Case, n: number, onProgress: (what: string) => void): Promise<CallSample[]> {
+  const extra: Record<string, string> = c.ipsec ? {} : { ipsec: 'false' };
+  const total = n + 1;
+  const bob = lab.ua('bob', lab.uaConfig('bob', extra), ['--timeline', 'answer', '--count', String(total), '--timeout', String(total * 30 + 120)]);
+  let alice: UaRun | undefined;
+  const progress = setInterval(() => onProgress(`${c.name}: ${alice?.events.filter((e) => e.event === 'call-ended').length ?? 0}/${total} calls (1 warm-up)`), 1000);
+  try {
+    await bob.waitFor('register-done', 120_000, (e) => e.status === 200);
+    alice = lab.ua('alice', lab.uaConfig('alice', extra), ['--timeline', 'call', URI.bob, '--calls', String(total), '--duration', String(DURATION)]);
+    const deadline = new Promise<number>((r) => setTimeout(() => r(-1), (total * 30 + 120) * 1000).unref());
+    const [codeA, codeB] = [await Promise.race([alice.exit, deadline]), await Promise.race([bob.exit, deadline])];
+    if (codeA !== 0 || codeB !== 0) {
+      const failed = [...alice.events, ...bob.events].filter((e) => /failed|refused|rejected|timeout/.test(e.event)).slice(0, 3);
+      throw new BenchError(`${c.name}: UAs exited ${codeA} (alice) ${codeB} (bob): ${JSON.stringify(failed)} ${alice.stderr().slice(-300)} ${bob.stderr().slice(-300)}`);
+    }
+  } finally {
+    clearInterval(progress);
+    alice?.child.kill('SIGKILL');
+    bob.child.kill('SIGKILL');
+  }
+  const ma = marksOf(alice.events);
+  const mb = marksOf(bob.events);
+  const media = { a: mediaOf(alice.events), b: mediaOf(bob.events) };
+  const order = alice.events.filter((e) => e.event === 'timeline' && e.mark === 'dial').map((e) => e.callId!);
+  if (order.length !== total) throw new BenchError(`${c.name}: ${order.length} calls dialled, ${total} wanted`);
+  return order.slice(1).map((id) => {
+    const side = { caller: ma.get(id) ?? {}, callee: mb.get(id) ?? {} };
+    const span = (s: 'caller' | 'callee', from: CallMark, to: CallMark): number => {
+      const a = side[s][from];
+      const b = side[s][to];
+      if (a === undefined || b === undefined) throw new BenchError(`${c.name}: call ${id} has no ${s} mark ${a === undefined ? from : to}`);
+      return b - a;
+    };
+    const fromA = media.a.get(id);
+    const fromB = media.b.get(id);
+    if (!fromA || !fromB) throw new BenchError(`${c.name}: call ${id} has no media-stats`);
+    // lostAtStart is null when nothing arrived: then every packet the peer sent is lost.
+    const lost = (rx: UaEventLine, tx: UaEventLine) => (rx.lostAtStart === null ? Number(tx.sent) : Number(rx.lostAtStart));
+    return {
+      d: DELTAS.map((x) => span(x.side, x.from, x.to)),
+      answer: c.ipsec ? span('callee', 'accepted', 'sas-installed') : NaN,
+      confirm: c.ipsec ? span('caller', 'ok-received', 'sas-installed') : NaN,
+      lostFromCallee: lost(fromA, fromB),
+      lostFromCaller: lost(fromB, fromA),
+      sentByCallee: Number(fromB.sent),
+      sentByCaller: Number(fromA.sent),
+    };
+  });
+}
+
+/** Complete MIKEY exchanges of `mode` in this process (both sides, no kernel), ms. */
+async function mikeyInProcess(mode: MikeyMode, n: number, pki: ReturnType<typeof benchPki>): Promise<Summary> {
+  const c = { label: mode, mode, ...(mode === 'psk' ? {} : { dhGroup: DH_GROUP }) };
+  const replay = new ReplayCache({ maxEntries: 100_000 });
+  await exchange(c, pki.alice, pki.bob, replay, 0x100);
+  const ns: number[] = [];
+  for (let i = 0; i < n; i++) ns.push(await timeNs(() => exchange(c, pki.alice, pki.bob, replay, 0x200 + 2 * i)));
+  return summarize(ns.map((x) => x / 1e6));
+}
+
+const ms = (v: number): string => (Number.isFinite(v) ? v.toFixed(v >= 100 ? 0 : 2) : '-');
+const mean = (xs: readonly number[]): number => (xs.length ? xs.reduce((a, b) => a + b, 0) / xs.length : NaN);
+
+export async function benchCallSetup(size: BenchSize, onProgress: (what: string) => void = () => undefined): Promise<BenchResult> {
+  requireLab();
+  const n = CALLS[size];
+  onProgress('making certificates');
+  const pem = benchPkiPem(URI.alice, URI.bob);
+  const pki = benchPki(URI.alice, URI.bob, PSK);
+  const results: CaseResult[] = [];
+  for (const mode of ['psk', 'dh', 'dhhmac'] as const) {
+    onProgress(`${mode} lab: kamailio + sipsecd on alice and bob`);
+    const lab = await startSipLab({ prefix: `cs${mode[0]}${mode.length}-`, mikey: mode === 'dh' ? { mode, pem } : { mode } });
+    try {
+      for (const c of CASES.filter((x) => x.lab === mode)) results.push({ c, calls: await runCase(lab, c, n, onProgress) });
+    } finally {
+      await lab.stop();
+    }
+  }
+  for (let i = 0; i < results.length; i++) {
+    const r = results[i]!;
+    if (!r.c.ipsec) continue;
+    onProgress(`${r.c.name}: MIKEY exchanges in-process`);
+    results[i] = { ...r, mikeyMs: await mikeyInProcess(r.c.lab, n, pki) };
+  }
+
+  const sum = (r: CaseResult, k: number): Summary => summarize(r.calls.map((x) => x.d[k]!));
+  const clear = results[0]!;
+  const cell = (s: Summary) => `${ms(s.mean)} (${ms(s.p50)}/${ms(s.p90)})`;
+  const seedCols = Object.keys(SEED) as (keyof typeof SEED)[];
+  const mainTable = {
+    title: `Call setup delays, ms: mean (p50/p90) over ${n} calls per case (1 warm-up call not counted), next to seed 003 fig. 13 (means of 8 calls)`,
+    headers: ['∂', 'interval', ...seedCols.map((s) => `seed ${s}`), ...results.map((r) => r.c.name)],
+    rows: DELTAS.map((x, k) => [x.id, `${x.side}: ${x.what}`, ...seedCols.map((s) => ms(SEED[s][k]!)), ...results.map((r) => cell(sum(r, k)))]),
+    notes: [
+      'Our callee answers by itself: it accepts right after it sends 180, so ∂3 + ∂4 is INVITE received → 200 OK sent.',
+      'Our caller installs its SAs (sipsecd confirm) BEFORE it sends ACK, the seed\'s minisip after: our ∂5 holds the install,',
+      'the seed\'s ∂6 does; our ∂6 ends when media starts (SAs in place and the ACK sent). The callee installs inside ∂4 in both.',
+      'The seed installed SAs with 2 pfkey_send_add calls of ~330 ms each on a 2005 PC (Linux 2.6.10); we use XFRM netlink.',
+    ],
+  };
+  const lost = (r: CaseResult) => r.calls.reduce((a, x) => a + x.lostFromCallee + x.lostFromCaller, 0);
+  const sent = (r: CaseResult) => r.calls.reduce((a, x) => a + x.sentByCallee + x.sentByCaller, 0);
+  const whereTable = {
+    title: 'Where the time goes (means, ms) and media lost at call start',
+    headers: ['case', 'calls', '∂4', 'sipsecd answer', '∂4 − answer', '∂5', 'sipsecd confirm', '∂5 − confirm', 'MIKEY exchange in-process', 'lost at start (callee→caller / caller→callee)', 'media sent'],
+    rows: results.map((r) => {
+      const d4 = sum(r, 3).mean;
+      const d5 = sum(r, 4).mean;
+      const answer = mean(r.calls.map((x) => x.answer));
+      const confirm = mean(r.calls.map((x) => x.confirm));
+      return [
+        r.c.name, String(r.calls.length), ms(d4), ms(answer), ms(d4 - answer), ms(d5), ms(confirm), ms(d5 - confirm),
+        r.mikeyMs ? ms(r.mikeyMs.mean) : '-',
+        `${r.calls.reduce((a, x) => a + x.lostFromCallee, 0)} / ${r.calls.reduce((a, x) => a + x.lostFromCaller, 0)}`,
+        String(sent(r)),
+      ];
+    }),
+    notes: [
+      'sipsecd answer = callee accept → SAs installed (socket round trip: MIKEY respond, ALLOCSPI, UPDSA, NEWSA, policies);',
+      'sipsecd confirm = caller 200 OK received → SAs installed (MIKEY verify, NEWSA/UPDSA, policies).',
+      `MIKEY exchange in-process = offer + respond + verify, both sides, one thread, this boot (DH group ${DH_GROUP}): the crypto share of the two round trips.`,
+      'Calls after the first of a case find the peer\'s lingering SAs: the new pair goes in make-before-break (registry.ts).',
+    ],
+  };
+  const checks: Check[] = [];
+  for (const r of results.slice(1)) {
+    for (const k of [3, 5]) {
+      const q = ratio(sum(r, k).mean, sum(clear, k).mean);
+      checks.push({ what: `${r.c.name} ${DELTAS[k]!.id} vs no security (mean)`, target: '<= 1.2x', measured: `${fmtRatio(q)} (${ms(sum(r, k).mean)} vs ${ms(sum(clear, k).mean)} ms)`, met: q <= 1.2 });
+    }
+  }
+  for (const r of results) checks.push({ what: `${r.c.name}: media packets lost at call start`, target: '0', measured: `${lost(r)} of ${sent(r)} sent`, met: lost(r) === 0 });
+
+  const csvCalls = toCsv(
+    ['case', 'call', ...DELTAS.map((x) => `d${x.id.slice(1)}_ms`), 'sipsecd_answer_ms', 'sipsecd_confirm_ms', 'lost_from_callee', 'lost_from_caller', 'sent_by_callee', 'sent_by_caller'],
+    results.flatMap((r) => r.calls.map((x, i) => [r.c.name, i + 1, ...x.d.map((v) => v.toFixed(3)), Number.isFinite(x.answer) ? x.answer.toFixed(3) : '', Number.isFinite(x.confirm) ? x.confirm.toFixed(3) : '', x.lostFromCallee, x.lostFromCaller, x.sentByCallee, x.sentByCaller])),
+  );
+  const csvSummary = toCsv(
+    ['case', 'delta', 'interval', 'n', 'mean_ms', 'p50_ms', 'p90_ms', 'seed_no_security_ms', 'seed_mikey_srtp_ms', 'seed_mikey_esp_ms'],
+    results.flatMap((r) => DELTAS.map((x, k) => {
+      const s = sum(r, k);
+      return [r.c.name, x.id, `${x.side}: ${x.what}`, s.n, s.mean.toFixed(3), s.p50.toFixed(3), s.p90.toFixed(3), ...seedCols.map((c) => SEED[c][k]!)];
+    })),
+  );
+  return {
+    name: 'call-setup',
+    tables: [mainTable, whereTable],
+    csv: { 'call-setup': csvSummary, 'call-setup-calls': csvCalls },
+    svg: {
+      'call-setup': barChart({
+        title: `Call setup delays through kamailio, mean of ${n} calls (seed 003 fig. 13 intervals)`,
+        yLabel: 'ms',
+        categories: DELTAS.map((x) => x.id),
+        series: results.map((r) => ({ name: r.c.name, values: DELTAS.map((_, k) => sum(r, k).mean) })),
+      }),
+    },
+    checks,
+    context: { size, calls: String(n), suite: 'aes-gcm-128', dhGroup: String(DH_GROUP), mediaSeconds: String(DURATION) },
+  };
+}
