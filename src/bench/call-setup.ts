@@ -29,7 +29,7 @@ import type { CallMark } from '../sip/ua/agent.js';
 import { startSipLab, URI, type LabMikey, type SipLab, type UaEventLine, type UaRun } from '../lab/demo-lab.js';
 import { toCsv } from './csv.js';
 import { BenchError } from './install.js';
-import { PSK, requireLab } from './lab-env.js';
+import { ALICE, BOB, PSK, requireLab } from './lab-env.js';
 import { exchange } from './mikey.js';
 import { benchPki, benchPkiPem } from './pki.js';
 import type { BenchResult, BenchSize, Check } from './results.js';
@@ -125,7 +125,11 @@ async function runCase(lab: SipLab, c: Case, n: number, onProgress: (what: strin
   const total = n + 1;
   const bob = lab.ua('bob', lab.uaConfig('bob', extra), ['--timeline', 'answer', '--count', String(total), '--timeout', String(total * 30 + 120)]);
   let alice: UaRun | undefined;
-  const progress = setInterval(() => onProgress(`${c.name}: ${alice?.events.filter((e) => e.event === 'call-ended').length ?? 0}/${total} calls (1 warm-up)`), 1000);
+  let said = '';
+  const progress = setInterval(() => {
+    const now = `${c.name}: ${alice?.events.filter((e) => e.event === 'call-ended').length ?? 0}/${total} calls (1 warm-up)`;
+    if (now !== said) onProgress((said = now));
+  }, 1000);
   try {
     await bob.waitFor('register-done', 120_000, (e) => e.status === 200);
     alice = lab.ua('alice', lab.uaConfig('alice', extra), ['--timeline', 'call', URI.bob, '--calls', String(total), '--duration', String(DURATION)]);
@@ -150,6 +154,8 @@ async function runCase(lab: SipLab, c: Case, n: number, onProgress: (what: strin
     const span = (s: 'caller' | 'callee', from: CallMark, to: CallMark): number => {
       const a = side[s][from];
       const b = side[s][to];
+      // A 180 that the proxy forwarded after the 200 OK (another worker) is a stray response: no ∂2.
+      if (to === 'ringing-received' && b === undefined) return NaN;
       if (a === undefined || b === undefined) throw new BenchError(`${c.name}: call ${id} has no ${s} mark ${a === undefined ? from : to}`);
       return b - a;
     };
@@ -181,6 +187,7 @@ async function mikeyInProcess(mode: MikeyMode, n: number, pki: ReturnType<typeof
 }
 
 const ms = (v: number): string => (Number.isFinite(v) ? v.toFixed(v >= 100 ? 0 : 2) : '-');
+const f3 = (v: number): string => (Number.isFinite(v) ? v.toFixed(3) : '');
 const mean = (xs: readonly number[]): number => (xs.length ? xs.reduce((a, b) => a + b, 0) / xs.length : NaN);
 
 export async function benchCallSetup(size: BenchSize, onProgress: (what: string) => void = () => undefined): Promise<BenchResult> {
@@ -188,7 +195,7 @@ export async function benchCallSetup(size: BenchSize, onProgress: (what: string)
   const n = CALLS[size];
   onProgress('making certificates');
   const pem = benchPkiPem(URI.alice, URI.bob);
-  const pki = benchPki(URI.alice, URI.bob, PSK);
+  const pki = benchPki(ALICE, BOB, PSK); // for the in-process exchanges (mikey.ts names)
   const results: CaseResult[] = [];
   for (const mode of ['psk', 'dh', 'dhhmac'] as const) {
     onProgress(`${mode} lab: kamailio + sipsecd on alice and bob`);
@@ -206,7 +213,11 @@ export async function benchCallSetup(size: BenchSize, onProgress: (what: string)
     results[i] = { ...r, mikeyMs: await mikeyInProcess(r.c.lab, n, pki) };
   }
 
-  const sum = (r: CaseResult, k: number): Summary => summarize(r.calls.map((x) => x.d[k]!));
+  const sum = (r: CaseResult, k: number): Summary => {
+    const xs = r.calls.map((x) => x.d[k]!).filter(Number.isFinite);
+    return xs.length ? summarize(xs) : { n: 0, min: NaN, p50: NaN, p90: NaN, p99: NaN, max: NaN, mean: NaN };
+  };
+  const noRinging = results.map((r) => `${r.c.name} ${r.calls.filter((x) => !Number.isFinite(x.d[1]!)).length}`).join(', ');
   const clear = results[0]!;
   const cell = (s: Summary) => `${ms(s.mean)} (${ms(s.p50)}/${ms(s.p90)})`;
   const seedCols = Object.keys(SEED) as (keyof typeof SEED)[];
@@ -219,6 +230,7 @@ export async function benchCallSetup(size: BenchSize, onProgress: (what: string)
       'Our caller installs its SAs (sipsecd confirm) BEFORE it sends ACK, the seed\'s minisip after: our ∂5 holds the install,',
       'the seed\'s ∂6 does; our ∂6 ends when media starts (SAs in place and the ACK sent). The callee installs inside ∂4 in both.',
       'The seed installed SAs with 2 pfkey_send_add calls of ~330 ms each on a 2005 PC (Linux 2.6.10); we use XFRM netlink.',
+      `∂2 leaves out calls whose 180 reached the caller after the 200 OK (kamailio forwards them from different workers): ${noRinging}.`,
     ],
   };
   const lost = (r: CaseResult) => r.calls.reduce((a, x) => a + x.lostFromCallee + x.lostFromCaller, 0);
@@ -256,13 +268,13 @@ export async function benchCallSetup(size: BenchSize, onProgress: (what: string)
 
   const csvCalls = toCsv(
     ['case', 'call', ...DELTAS.map((x) => `d${x.id.slice(1)}_ms`), 'sipsecd_answer_ms', 'sipsecd_confirm_ms', 'lost_from_callee', 'lost_from_caller', 'sent_by_callee', 'sent_by_caller'],
-    results.flatMap((r) => r.calls.map((x, i) => [r.c.name, i + 1, ...x.d.map((v) => v.toFixed(3)), Number.isFinite(x.answer) ? x.answer.toFixed(3) : '', Number.isFinite(x.confirm) ? x.confirm.toFixed(3) : '', x.lostFromCallee, x.lostFromCaller, x.sentByCallee, x.sentByCaller])),
+    results.flatMap((r) => r.calls.map((x, i) => [r.c.name, i + 1, ...x.d.map(f3), f3(x.answer), f3(x.confirm), x.lostFromCallee, x.lostFromCaller, x.sentByCallee, x.sentByCaller])),
   );
   const csvSummary = toCsv(
     ['case', 'delta', 'interval', 'n', 'mean_ms', 'p50_ms', 'p90_ms', 'seed_no_security_ms', 'seed_mikey_srtp_ms', 'seed_mikey_esp_ms'],
     results.flatMap((r) => DELTAS.map((x, k) => {
       const s = sum(r, k);
-      return [r.c.name, x.id, `${x.side}: ${x.what}`, s.n, s.mean.toFixed(3), s.p50.toFixed(3), s.p90.toFixed(3), ...seedCols.map((c) => SEED[c][k]!)];
+      return [r.c.name, x.id, `${x.side}: ${x.what}`, s.n, f3(s.mean), f3(s.p50), f3(s.p90), ...seedCols.map((c) => SEED[c][k]!)];
     })),
   );
   return {

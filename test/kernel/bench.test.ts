@@ -2,6 +2,7 @@
 // each must produce a well-formed result (tables, CSV, SVG, checks).  Timings
 // are not asserted.
 import { describe, expect, it } from 'vitest';
+import { benchCallSetup } from '../../src/bench/call-setup.js';
 import { benchSaInstall } from '../../src/bench/sa-install.js';
 import { benchScale } from '../../src/bench/scale.js';
 import { benchVersusIke } from '../../src/bench/versus-ike.js';
@@ -44,4 +45,13 @@ describe('benchmarks in the lab (tiny)', () => {
     wellFormed(r, 'versus-ike');
     expect(r.tables[0]!.rows.map((x) => x[1])).toEqual(['3', '1', '1']);
   }, 600_000);
+
+  it('call-setup (sipsec ua through kamailio: no security, PSK, DH, DHHMAC)', async () => {
+    const r = await benchCallSetup('tiny');
+    wellFormed(r, 'call-setup');
+    expect(r.tables[0]!.rows.map((x) => x[0])).toEqual(['∂1', '∂2', '∂3', '∂4', '∂5', '∂6', '∂7']);
+    expect(r.tables[0]!.headers.slice(-4)).toEqual(['no security', 'MIKEY-PSK/ESP', 'MIKEY-DH/ESP', 'MIKEY-DHHMAC/ESP']);
+    expect(r.tables[1]!.rows.map((x) => x[1])).toEqual(['3', '3', '3', '3']);
+    expect(r.checks.map((c) => c.what)).toEqual(expect.arrayContaining(['MIKEY-PSK/ESP ∂4 vs no security (mean)', 'MIKEY-DH/ESP ∂6 vs no security (mean)']));
+  }, 1_200_000);
 });
