@@ -193,8 +193,11 @@ export async function startSipLab(opts: { auth?: boolean; prefix?: string; mikey
     },
     client: (host) => SipsecClient.connect(join(dir, host, 'sipsecd.sock')),
     async stop() {
+      // SIGTERM first and wait: kamailio's main process then stops its workers (a SIGKILLed main
+      // leaves them running, holding the namespace and its veths).
+      const exited = (p: ChildProcess) => new Promise((r) => (p.exitCode !== null || p.signalCode !== null ? r(undefined) : p.once('exit', r)));
       for (const p of procs) p.kill('SIGTERM');
-      await new Promise((r) => setTimeout(r, 300));
+      await Promise.race([Promise.all(procs.map(exited)), new Promise((r) => setTimeout(r, 5000))]);
       for (const p of procs) p.kill('SIGKILL');
       await t.destroy();
     },

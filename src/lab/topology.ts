@@ -63,6 +63,12 @@ export class TopologyError extends Error {
 }
 
 const NAME = /^[a-z][a-z0-9-]{0,11}$/;
+/**
+ * Temporary veth names, unique in this process across topologies: a deleted
+ * namespace takes its veth pairs (and the bridge ends in the root namespace)
+ * away asynchronously, so the next topology must not reuse their names.
+ */
+let vethSeq = 0;
 
 function run(argv: string[], opts: ExecOptions = {}): Promise<ExecResult> {
   return new Promise((resolve, reject) => {
@@ -186,13 +192,13 @@ export class Topology {
         await must(['ip', 'netns', 'exec', this.ns(h.name), 'sysctl', '-qw', 'net.ipv4.ip_forward=1', 'net.ipv6.conf.all.forwarding=1']);
       }
     }
-    let n = 0;
     for (const l of this.spec.links) {
       if (l.type === 'veth') {
         const a = end(l.a);
         const b = end(l.b);
+        const n = vethSeq++;
         const ta = `sv${process.pid % 10000}x${n}`;
-        const tb = `sv${process.pid % 10000}y${n++}`;
+        const tb = `sv${process.pid % 10000}y${n}`;
         await must(['ip', 'link', 'add', ta, 'type', 'veth', 'peer', 'name', tb]);
         await this.plug(ta, a);
         await this.plug(tb, b);
@@ -202,8 +208,9 @@ export class Topology {
         this.bridges.push(br);
         await must(['ip', 'link', 'set', br, 'up']);
         for (const host of l.hosts) {
+          const n = vethSeq++;
           const ta = `sv${process.pid % 10000}b${n}`;
-          const tb = `sv${process.pid % 10000}c${n++}`;
+          const tb = `sv${process.pid % 10000}c${n}`;
           await must(['ip', 'link', 'add', ta, 'type', 'veth', 'peer', 'name', tb]);
           await must(['ip', 'link', 'set', tb, 'master', br, 'up']);
           await this.plug(ta, { host });
