@@ -162,7 +162,8 @@ async function runCase(lab: SipLab, c: Case, n: number, onProgress: (what: strin
     const fromA = media.a.get(id);
     const fromB = media.b.get(id);
     if (!fromA || !fromB) throw new BenchError(`${c.name}: call ${id} has no media-stats`);
-    // lostAtStart is null when nothing arrived: then every packet the peer sent is lost.
+    // lostAtStart is null when nothing was counted: then every packet the peer sent counts as lost
+    // (under load often a call shorter than the two sides' start skew: docs/PERFORMANCE.md).
     const lost = (rx: UaEventLine, tx: UaEventLine) => (rx.lostAtStart === null ? Number(tx.sent) : Number(rx.lostAtStart));
     return {
       d: DELTAS.map((x) => span(x.side, x.from, x.to)),
