@@ -28,6 +28,8 @@ export const argSchemas = {
     mikey,
     peerAddress: ipAddress,
     localAddress: ipAddress,
+    /** Our address as the outside sees it (Via received of our REGISTER's response, STUN), when behind a NAT. */
+    publicAddress: ipAddress.optional(),
     sdp: z.string().max(32 * 1024).optional(),
   }),
   /** The UA received the 200 OK: verify the responder's MIKEY message and install SAs. */
