@@ -97,7 +97,7 @@ describe('NAT traversal: ESP in UDP through a masquerading NAT', () => {
     tool = await masquerade(p);
     ca = await p.client('a');
     cb = await p.client('b');
-  }, 120_000);
+  }, 600_000);
   afterAll(async () => {
     ca?.close();
     cb?.close();
@@ -132,7 +132,7 @@ describe('NAT traversal: ESP in UDP through a masquerading NAT', () => {
     expect(after).not.toMatch(/unknown\s+50\b/);
     await ca.release('nat-1');
     await cb.release('nat-1');
-  }, 120_000);
+  }, 600_000);
 
   it('a call without NAT (SIP saw the map address) stays plain ESP although NAT-T was offered', async () => {
     await call(ca, cb, 'plain-1', '10.0.1.1', '10.0.1.2', '10.0.1.1');
@@ -146,7 +146,7 @@ describe('NAT traversal: ESP in UDP through a masquerading NAT', () => {
     expect(sas.find((s) => s.direction === 'in')!.packets).toBeGreaterThanOrEqual(3);
     await ca.release('plain-1');
     await cb.release('plain-1');
-  }, 120_000);
+  }, 600_000);
 
   it('a NAT rebinding to a new port: bob\'s kernel reports the mapping, his SAs follow it, traffic goes on', async () => {
     await cb.subscribe(['nat-rebound']);
@@ -189,7 +189,7 @@ describe('NAT traversal: ESP in UDP through a masquerading NAT', () => {
     expect(flows).not.toMatch(/unknown\s+50\b/);
     await ca.release('nat-2');
     await cb.release('nat-2');
-  }, 120_000);
+  }, 600_000);
 });
 
 // Alice (a, 10.0.0.2, public) calls bob (b, 192.168.1.2) behind the NAT (10.0.0.1).
@@ -222,7 +222,7 @@ describe('NAT traversal: the responder behind the NAT', () => {
     await masquerade(p);
     ca = await p.client('a');
     cb = await p.client('b');
-  }, 120_000);
+  }, 600_000);
   afterAll(async () => {
     ca?.close();
     cb?.close();
@@ -263,5 +263,5 @@ describe('NAT traversal: the responder behind the NAT', () => {
     expect(p.log('a')).not.toMatch(/NAT rebinding/);
     await ca.release('nr-1');
     await cb.release('nr-1');
-  }, 120_000);
+  }, 600_000);
 });
