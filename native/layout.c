@@ -74,6 +74,8 @@ int main(void)
 	S(xfrm_user_acquire); F(xfrm_user_acquire, id); F(xfrm_user_acquire, saddr); F(xfrm_user_acquire, sel);
 	F(xfrm_user_acquire, policy); F(xfrm_user_acquire, aalgos); F(xfrm_user_acquire, ealgos);
 	F(xfrm_user_acquire, calgos); F(xfrm_user_acquire, seq); end();
+	S(xfrm_user_mapping); F(xfrm_user_mapping, id); F(xfrm_user_mapping, reqid); F(xfrm_user_mapping, old_saddr);
+	F(xfrm_user_mapping, new_saddr); F(xfrm_user_mapping, old_sport); F(xfrm_user_mapping, new_sport); end();
 	printf("\n}\n");
 	return 0;
 }

@@ -142,8 +142,17 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
   }
 
   const srv = server;
+  /** Per peer: the address:port a NAT moved it to, for which a rekey was asked. */
+  const movedTo = new Map<string, string>();
   registry.on('event', (e: RegistryEvent) => {
-    if (e.type === 'peer-removed') nat?.keepalives.untrack(e.peerKey);
+    if (e.type === 'peer-removed') {
+      nat?.keepalives.untrack(e.peerKey);
+      movedTo.delete(e.peerKey);
+    }
+    if (e.type === 'peer-nat-rebound') {
+      nat?.keepalives.retarget(e.peerKey, e.port);
+      for (const callId of e.calls) srv.publish('nat-rebound', { callId, peerAddress: e.peer, port: e.port }, toOwners([callId]));
+    }
     if (e.type === 'peer-sas-replaced') {
       for (const callId of e.calls) srv.publish('peer-sas-replaced', { callId, peerUri: service.calls.get(callId)?.peerUri ?? '' }, toOwners([callId]));
     }
@@ -157,6 +166,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
       for (const g of gone) for (const callId of g.calls) srv.publish('sa-expired', { callId, spi: 'unknown' }, toOwners([callId]));
       return;
     }
+    if (ev.type === 'mapping') return onMapping(ev);
     if (ev.type !== 'expire' || !ev.owned) return;
     const key = registry.peerOfSa(ev.sa.dst, ev.sa.spi);
     if (!key) return;
@@ -170,6 +180,23 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
     await registry.remove(key, 'expired');
     for (const callId of calls) srv.publish('sa-expired', { callId, spi }, toOwners([callId]));
     log.warn('hard expiry without rekey: SAs removed', { peer: key, spi });
+  };
+  // docs/PROFILE.md §10: the kernel reports every ESP-in-UDP packet that comes from another address
+  // or port than its SA's, until the SA is updated.  A new port: update both SAs in place.  A new
+  // address changes the selectors too: that is a move, done by a new exchange (a rekey), asked once.
+  const onMapping = async (ev: Extract<KernelEvent, { type: 'mapping' }>) => {
+    const key = ev.owned ? registry.peerOfSa(ev.sa.dst, ev.sa.spi) : undefined;
+    if (!key) return;
+    if (ev.newSrc !== ev.oldSrc) {
+      if (movedTo.get(key) === `${ev.newSrc}:${ev.newPort}`) return;
+      movedTo.set(key, `${ev.newSrc}:${ev.newPort}`);
+      const calls = registry.peerSnapshots().find((p) => p.key === key)?.calls ?? [];
+      rekeyNeeded(calls, ev.sa.spi);
+      log.warn('NAT mapping moved to a new address: rekey needed', { peer: key, from: ev.oldSrc, to: ev.newSrc, port: ev.newPort });
+      return;
+    }
+    const snap = await registry.rebindPort(key, ev.newPort);
+    if (snap) log.info('NAT rebinding: ESP-in-UDP SAs follow the new port', { peer: key, from: ev.oldPort, to: ev.newPort });
   };
   const events = kernel.events();
   const pump = (async () => {

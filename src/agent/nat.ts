@@ -33,6 +33,12 @@ export class NatKeepalives {
     }, this.intervalMs).unref();
   }
 
+  /** The peer's NAT mapping moved to `port`: keepalives to `key`, if we send any, follow it. */
+  retarget(key: string, port: number): void {
+    const p = this.peers.get(key);
+    if (p) p.port = port;
+  }
+
   untrack(key: string): void {
     if (!this.peers.delete(key) || this.peers.size > 0) return;
     clearInterval(this.timer);

@@ -14,7 +14,7 @@ const ipAddress = z.union([z.ipv4(), z.ipv6()], { message: 'expected an IPv4 or 
 /** A MIKEY message, base64 (RFC 4648 §4, with padding). */
 const mikey = z.base64().min(4);
 
-export const EVENT_NAMES = ['rekey-needed', 'sa-expired', 'peer-sas-replaced'] as const;
+export const EVENT_NAMES = ['rekey-needed', 'sa-expired', 'peer-sas-replaced', 'nat-rebound'] as const;
 export type EventName = (typeof EVENT_NAMES)[number];
 
 export const argSchemas = {
@@ -28,6 +28,8 @@ export const argSchemas = {
     mikey,
     peerAddress: ipAddress,
     localAddress: ipAddress,
+    /** Our address as the outside sees it (Via received of our REGISTER's response, STUN), when behind a NAT. */
+    publicAddress: ipAddress.optional(),
     sdp: z.string().max(32 * 1024).optional(),
   }),
   /** The UA received the 200 OK: verify the responder's MIKEY message and install SAs. */
@@ -138,6 +140,8 @@ export interface EventMap {
   'sa-expired': { readonly callId?: string; readonly spi: string };
   /** A new call with the same peer replaced this call's SAs. */
   'peer-sas-replaced': { readonly callId: string; readonly peerUri: string };
+  /** The NAT in front of the peer rebound to a new port; the call's SAs now send to it (docs/PROFILE.md §10). */
+  'nat-rebound': { readonly callId: string; readonly peerAddress: string; readonly port: number };
 }
 export type SipsecEvent = { [E in EventName]: { readonly event: E; readonly data: EventMap[E] } }[EventName];
 

@@ -69,14 +69,16 @@ export interface CallSnapshot {
 
 export type RegistryEvent =
   | { type: 'peer-sas-replaced'; peerKey: string; calls: string[]; inSpi: number; outSpi: number }
-  | { type: 'peer-removed'; peerKey: string; reason: RemoveReason };
+  | { type: 'peer-removed'; peerKey: string; reason: RemoveReason }
+  /** The NAT in front of the peer rebound to a new port: the peer's SAs now use it. */
+  | { type: 'peer-nat-rebound'; peerKey: string; peer: string; calls: string[]; port: number };
 
 export type RemoveReason = 'linger' | 'expired' | 'flushed' | 'moved';
 
 export class RegistryError extends Error {
   override readonly name = 'RegistryError';
   constructor(
-    readonly code: 'unknown-call',
+    readonly code: 'unknown-call' | 'not-updatable',
     message: string,
   ) {
     super(message);
@@ -127,6 +129,27 @@ class ReqidPool {
     const n = reqid & 0xffffff;
     if (n >= this.next) this.next = n + 1;
   }
+}
+
+function wipeKeys(sa: SaInfo): void {
+  sa.keys?.encKey.fill(0);
+  sa.keys?.authKey?.fill(0);
+}
+
+/** The spec that re-states an SA read back with its keys (ours: its suite is known), for UPDSA. */
+function specOf(sa: SaInfo): SaSpec {
+  if (!sa.suite || !sa.keys) throw new RegistryError('not-updatable', `SA 0x${sa.id.spi.toString(16)} has no known suite or keys`);
+  return {
+    ...sa.id,
+    src: sa.src,
+    mode: sa.mode,
+    reqid: sa.reqid,
+    suite: sa.suite,
+    keys: sa.keys,
+    replayWindow: sa.replayWindow,
+    lifetimes: sa.lifetimes,
+    ...(sa.encap ? { encap: { sport: sa.encap.sport, dport: sa.encap.dport } } : {}),
+  };
 }
 
 export class PeerRegistry extends EventEmitter<{ event: [RegistryEvent] }> {
@@ -231,6 +254,44 @@ export class PeerRegistry extends EventEmitter<{ event: [RegistryEvent] }> {
       if ((e.peer === dst && (e.outSpi === spi || e.pendingOut === spi)) || (e.local === dst && (e.inSpi === spi || e.retiring.has(spi)))) return e.key;
     }
     return undefined;
+  }
+
+  /**
+   * docs/PROFILE.md §10, NAT rebinding: the NAT in front of the peer now
+   * sends its ESP-in-UDP packets from port `newPort` (XFRM_MSG_MAPPING on our
+   * inbound SA).  Both SAs get the port with UPDSA: the outbound SA's encap
+   * dport (our packets follow the new mapping) and the inbound SA's sport (so
+   * the kernel stops reporting it).  UPDSA needs a whole SA, so each is read
+   * back with its keys, which are wiped after; the kernel keeps its own keys,
+   * sequence numbers, counters and lifetimes' start (xfrm_state_update copies
+   * only the encap and the lifetimes).  Returns the peer's snapshot, or
+   * undefined if there was nothing to do (not ours, not encapsulated, or the
+   * port is already the SAs').
+   */
+  async rebindPort(key: string, newPort: number): Promise<PeerSnapshot | undefined> {
+    const e = this.peers.get(key);
+    if (!e || e.inSpi === 0) return undefined;
+    const done = await this.serial(e, () => this.rebindSas(e, newPort));
+    if (!done) return undefined;
+    this.emit('event', { type: 'peer-nat-rebound', peerKey: e.key, peer: e.peer, calls: [...e.calls], port: newPort });
+    return this.snapshotPeer(e);
+  }
+
+  private async rebindSas(e: PeerEntry, newPort: number): Promise<boolean> {
+    const out = await this.kernel.getSa({ dst: e.peer, spi: e.outSpi, proto: 'esp' }, { withKeys: true });
+    try {
+      const inb = await this.kernel.getSa({ dst: e.local, spi: e.inSpi, proto: 'esp' }, { withKeys: true });
+      try {
+        if (!out.encap || !inb.encap || (out.encap.dport === newPort && inb.encap.sport === newPort)) return false;
+        await this.kernel.updateSa({ ...specOf(out), encap: { sport: out.encap.sport, dport: newPort } });
+        await this.kernel.updateSa({ ...specOf(inb), encap: { sport: newPort, dport: inb.encap.dport } });
+        return true;
+      } finally {
+        wipeKeys(inb);
+      }
+    } finally {
+      wipeKeys(out);
+    }
   }
 
   peerSnapshots(): PeerSnapshot[] {

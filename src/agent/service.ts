@@ -207,6 +207,8 @@ export class SipsecService {
       now: this.now,
       // The address SIP saw the caller at: differing from its map address, it means a NAT.
       observedPeerAddr: a.peerAddress,
+      // Our public address, differing from our private one, means we are the NATed side.
+      ...(a.publicAddress !== undefined ? { localPublicAddr: a.publicAddress } : {}),
       ...(this.d.nat ? { natPort: this.d.nat.port } : {}),
     }).catch((e: unknown) => {
       if (!existing) this.owners.release(a.callId);
@@ -249,7 +251,8 @@ export class SipsecService {
       this.owners.release(a.callId);
     };
     try {
-      result = verifyResponse(pending.state, Buffer.from(a.mikey, 'base64'), { credentials: creds, now: this.now });
+      // Where SIP saw the responder: differing from its private map address, it is behind a NAT.
+      result = verifyResponse(pending.state, Buffer.from(a.mikey, 'base64'), { credentials: creds, now: this.now, observedPeerAddr: a.peerAddress });
     } catch (e) {
       await fail();
       throw mikeyFailure(e);
@@ -271,9 +274,9 @@ export class SipsecService {
       const plan = planOf(result, role, selectorsFor(this.d.config.protection.scope, result.localAddr, result.peerAddr, peerSdp));
       const snap = await this.d.registry.install(call, plan);
       if (plan.out.encap) {
-        // Only an initiator is ever behind the NAT (docs/PROFILE.md §NAT): it keeps the mapping open
-        // (RFC 3948 §2.3).  A responder's packet to a mapping not yet made would occupy its port.
-        if (role === 'initiator') this.d.nat?.keepalives.track(snap.key, snap.peer, plan.out.encap.dport);
+        // The side behind the NAT keeps its mapping open (RFC 3948 §2.3, docs/PROFILE.md §10).  The
+        // public side sends none: its packet to a mapping not yet made would occupy the mapping's port.
+        if (result.natKeepalives) this.d.nat?.keepalives.track(snap.key, snap.peer, plan.out.encap.dport);
         this.d.log.info('NAT traversal: ESP in UDP', { peer: snap.peer, sport: plan.out.encap.sport, dport: plan.out.encap.dport });
       }
       this.d.log.info('sas installed', { callId: call.callId, peer: snap.peer, in: formatSpi(snap.inSpi), out: formatSpi(snap.outSpi), suite: snap.suite });

@@ -178,6 +178,14 @@ export type KernelEvent =
       reqid: number;
       owned: boolean;
     }
+  /**
+   * XFRM_MSG_MAPPING (docs/PROFILE.md §10): an ESP-in-UDP packet decrypted by
+   * the inbound SA `sa` came from `newSrc`:`newPort`, not from the SA's
+   * `oldSrc`:`oldPort` (its saddr and encap sport): the NAT in front of the
+   * peer rebound.  The kernel accepted the packet; it sends one such event per
+   * packet until the SA is updated.
+   */
+  | { type: 'mapping'; sa: SaId; reqid: number; owned: boolean; oldSrc: string; newSrc: string; oldPort: number; newPort: number }
   /** Events were lost (ENOBUFS): re-read state with listSas/listPolicies. */
   | { type: 'resync' };
 
@@ -204,7 +212,7 @@ export interface KernelIpsec {
   installPair(out: SaSpec, inb: SaSpec, opts?: { inViaUpdate?: boolean }): Promise<void>;
   /** Delete every SA and policy tagged as ours; never others'. */
   flushOwned(): Promise<{ sas: number; policies: number }>;
-  /** Expire / acquire / resync events; one subscriber stream per call. */
+  /** Expire / acquire / mapping / resync events; one subscriber stream per call. */
   events(): AsyncIterableIterator<KernelEvent>;
   close(): Promise<void>;
 }

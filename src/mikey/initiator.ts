@@ -12,6 +12,7 @@
  * The state is single-use: `verifyResponse` wipes it, success or failure.
  */
 import { DhKeyPair, type OakleyGroup } from './dh.js';
+import { isIPv4 } from 'node:net';
 import { inspect } from 'node:util';
 import type { IpsecCs } from './csidmap.js';
 import { ErrNo, MikeyError, malformed } from './errors.js';
@@ -21,7 +22,7 @@ import { suiteOfPolicy } from './negotiate.js';
 import { type ExchangeResult, type MikeyMode, MIKEY_MODES, type PairEncap, deriveExchangeResult } from './result.js';
 import type { IpsecPolicy } from './sp.js';
 import { ipsecPolicyFromParams, ipsecPolicyToParams } from './sp.js';
-import { checkIdentity, familyOf, hdr, idPayload, idText, ipsecCsOf, offerMap, randomCsbId, randomRand, required, responderId, spPayload, tNow, tValueBytes, unspecifiedOf } from './modes/common.js';
+import { checkIdentity, familyOf, hdr, idPayload, idText, ipsecCsOf, isNatPrivateV4, offerMap, randomCsbId, randomRand, required, responderId, spPayload, tNow, tValueBytes, unspecifiedOf } from './modes/common.js';
 import { MODE_HANDLERS } from './modes/registry.js';
 import type { Credentials, OfferFacts, OfferSecrets } from './modes/types.js';
 
@@ -122,6 +123,8 @@ export function createOffer(opts: InitiatorOptions): { message: Uint8Array; stat
 
 export interface VerifyOptions {
   readonly credentials: Credentials;
+  /** The responder's address as SIP saw it (its answer's source / SDP): docs/PROFILE.md §10. */
+  readonly observedPeerAddr?: string;
   readonly now?: () => number;
 }
 
@@ -139,28 +142,43 @@ function checkCompletedMap(offered: readonly IpsecCs[], got: readonly IpsecCs[],
 }
 
 /**
- * docs/PROFILE.md §NAT: a responder that saw us behind a NAT writes the
- * address it saw where we wrote ours, and encapsulates.  Allowed only when we
- * offered NAT_T, and only as one consistent address: our own is put back (our
- * kernel knows us by it) and both SAs get ESP-in-UDP with the offered ports.
+ * docs/PROFILE.md §10, the initiator's NAT rule.
+ * - We are behind a NAT: a responder that saw us elsewhere writes the
+ *   address it saw where we wrote ours.  Allowed only when we offered NAT_T,
+ *   and only as one consistent address; our own is put back (our kernel knows
+ *   us by it) and we send the keepalives.
+ * - The responder is behind one: its map address is a private one (RFC 1918
+ *   / 6598) and SIP sees it at another (`observedPeer`, where its answer
+ *   comes from / its SDP points): our SAs name it by the observed address
+ *   (the NAT's), as the responder, told its public address, also
+ *   encapsulates.
+ * Either way both SAs get ESP-in-UDP with the offered ports.
  */
-function natOfResponse(state: InitiatorState, got: readonly IpsecCs[], family: 4 | 6): { cs: readonly IpsecCs[]; encap?: PairEncap } {
+function natOfResponse(state: InitiatorState, got: readonly IpsecCs[], family: 4 | 6, observedPeer: string | undefined): { cs: readonly IpsecCs[]; encap?: PairEncap } {
   const seen = new Set<string>();
   const back = (offered: string | undefined, now: string): string => {
     if (offered !== state.localAddr || now === offered) return now;
     seen.add(now);
     return offered;
   };
-  const restored = got.map((g, i) => ({
+  let cs: IpsecCs[] = got.map((g, i) => ({
     ...g,
     spiSrcaddr: back(state.offeredCs[i]?.spiSrcaddr, g.spiSrcaddr),
     spiDstaddr: back(state.offeredCs[i]?.spiDstaddr, g.spiDstaddr),
   }));
-  if (seen.size === 0) return { cs: got };
   const natT = state.policy.natT;
-  if (!natT) throw malformed('response replaces our address but we offered no NAT traversal');
-  if (seen.size > 1 || seen.has(unspecifiedOf(family))) throw malformed('response replaces our address inconsistently');
-  return { cs: restored, encap: { encapType: natT.encapType, localPort: natT.sport, peerPort: natT.dport } };
+  if (seen.size > 0) {
+    if (!natT) throw malformed('response replaces our address but we offered no NAT traversal');
+    if (seen.size > 1 || seen.has(unspecifiedOf(family))) throw malformed('response replaces our address inconsistently');
+  }
+  const mapPeer = cs.flatMap((c) => [c.spiSrcaddr, c.spiDstaddr]).find((a) => a !== state.localAddr);
+  const peerNated = natT !== undefined && family === 4 && observedPeer !== undefined && mapPeer !== undefined && observedPeer !== mapPeer && isIPv4(observedPeer) && isNatPrivateV4(mapPeer);
+  if (peerNated) {
+    const r = (a: string) => (a === mapPeer ? observedPeer : a);
+    cs = cs.map((c) => ({ ...c, spiSrcaddr: r(c.spiSrcaddr), spiDstaddr: r(c.spiDstaddr) }));
+  }
+  if (!natT || (seen.size === 0 && !peerNated)) return { cs: got };
+  return { cs, encap: { encapType: natT.encapType, localPort: natT.sport, peerPort: natT.dport, keepalives: seen.size > 0 } };
 }
 
 /**
@@ -188,7 +206,7 @@ export function verifyResponse(state: InitiatorState, response: Uint8Array, opts
     const tgk = handler.verify(response, msg, state.facts, state.secrets, opts.credentials, nowMs);
     try {
       checkIdentity(idText(responderId(msg)), state.facts.peerId, 'IDr');
-      const nat = natOfResponse(state, cs, family);
+      const nat = natOfResponse(state, cs, family, opts.observedPeerAddr);
       checkCompletedMap(state.offeredCs, nat.cs, family);
       return deriveExchangeResult({
         mikeyMode: state.mode,

@@ -12,9 +12,9 @@
  *   6. policy: ESP, a known suite at or above the minimum       (INVALID_SP/SPPAR)
  *   7. the map: our address fills the placeholders, our inbound SPI (from
  *      `allocSpi(peerAddr)`, called only when everything else passed) the
- *      zero SPI; behind a NAT (`natOf`) the initiator's address is replaced
- *      by the one SIP saw and the SAs are UDP-encapsulated; keys derived,
- *      response built.
+ *      zero SPI; an initiator behind a NAT (`natOf`) is named by the address
+ *      SIP saw, and with either side behind a NAT the SAs are
+ *      UDP-encapsulated; keys derived, response built.
  *
  * The skew window and the clock of step 2 are the injected ReplayCache's;
  * pass the same `now` to both.
@@ -32,7 +32,7 @@ import type { ReplayCache } from './replay.js';
 import { type ExchangeResult, type MikeyMode, MIKEY_MODES, type PairEncap, deriveExchangeResult } from './result.js';
 import type { IpsecPolicy } from './sp.js';
 import { UDP_ENCAP_ESPINUDP } from './sp.js';
-import { checkIdentity, familyOf, idText, initiatorIds, ipsecCsOf, optional, policyOf, required, tValueBytes, unspecifiedOf, withCs } from './modes/common.js';
+import { checkIdentity, familyOf, idText, initiatorIds, ipsecCsOf, isNatPrivateV4, optional, policyOf, required, tValueBytes, unspecifiedOf, withCs } from './modes/common.js';
 import { MODE_HANDLERS, modeOfInitDataType } from './modes/registry.js';
 import type { AuthenticatedOffer, Credentials } from './modes/types.js';
 
@@ -59,6 +59,12 @@ export interface ResponderOptions {
   readonly observedPeerAddr?: string;
   /** Our ESP-in-UDP port when we do NAT traversal (absent: never encapsulate). */
   readonly natPort?: number;
+  /**
+   * Our address as the outside sees it (the Via `received` of our REGISTER's
+   * response, RFC 3581, or STUN): differing from our private `localAddr`, we
+   * are behind a NAT (docs/PROFILE.md §10).
+   */
+  readonly localPublicAddr?: string;
 }
 
 export type RespondOutcome =
@@ -84,19 +90,29 @@ function completeMap(cs: readonly IpsecCs[], family: 4 | 6, localAddr: string, l
 }
 
 /**
- * NAT rule (docs/PROFILE.md §NAT): the offer asks for NAT-T, we do NAT-T, and
- * SIP saw the initiator at another address of the same family than its map
- * names: then the map's initiator address becomes the observed one and both
- * SAs are UDP-encapsulated (our port = the offer's dport, must be ours).
+ * NAT rule (docs/PROFILE.md §10): the offer asks for NAT-T, we do NAT-T, the
+ * map is IPv4, and a NAT is in the way:
+ * - SIP saw the initiator at another address than its map names: the map's
+ *   initiator address becomes the observed one (`observed`);
+ * - or we are behind one (our private address is not our public one): we
+ *   keep our address in the map, the initiator sees the difference from its
+ *   side, and we send the keepalives.
+ * Either way both SAs are UDP-encapsulated (our port = the offer's dport,
+ * which must be ours; the initiator's = its sport).
  */
-function natOf(policy: IpsecPolicy, mapPeer: string, family: 4 | 6, opts: ResponderOptions): { observed: string; encap: PairEncap } | undefined {
+function natOf(policy: IpsecPolicy, mapPeer: string, family: 4 | 6, opts: ResponderOptions): { observed?: string; encap: PairEncap } | undefined {
+  if (!policy.natT || opts.natPort === undefined || family !== 4) return undefined;
   const observed = opts.observedPeerAddr;
-  if (!policy.natT || opts.natPort === undefined || observed === undefined || observed === mapPeer) return undefined;
-  if (family !== 4 || familyOf(observed) !== 4) return undefined;
+  // The initiator is behind a NAT: SIP saw it elsewhere than its map address.
+  const peerNated = observed !== undefined && observed !== mapPeer && familyOf(observed) === 4;
+  // We are: our (private) address is not the one the outside sees.
+  const pub = opts.localPublicAddr;
+  const selfNated = pub !== undefined && pub !== opts.localAddr && isNatPrivateV4(opts.localAddr);
+  if (!peerNated && !selfNated) return undefined;
   const n = policy.natT;
   if (n.encapType !== UDP_ENCAP_ESPINUDP) throw new MikeyError(ErrNo.INVALID_SPPAR, `NAT-T encapsulation type ${n.encapType} not supported (ESP-in-UDP = ${UDP_ENCAP_ESPINUDP})`);
   if (n.dport !== opts.natPort) throw new MikeyError(ErrNo.INVALID_SPPAR, `NAT-T port ${n.dport} is not ours (${opts.natPort})`);
-  return { observed, encap: { encapType: n.encapType, localPort: n.dport, peerPort: n.sport } };
+  return { ...(peerNated ? { observed } : {}), encap: { encapType: n.encapType, localPort: n.dport, peerPort: n.sport, keepalives: selfNated } };
 }
 
 /** Every occurrence of `from` in the map becomes `to`. */
@@ -143,7 +159,7 @@ export async function respond(offer: Uint8Array, opts: ResponderOptions): Promis
     const mapPeer = peerAddrOf(cs, family, opts.localAddr);
     const nat = natOf(policy, mapPeer, family, opts);
     const peerAddr = nat?.observed ?? mapPeer;
-    const completed = completeMap(nat ? renameAddr(cs, mapPeer, peerAddr) : cs, family, opts.localAddr, await opts.allocSpi(peerAddr));
+    const completed = completeMap(nat?.observed ? renameAddr(cs, mapPeer, peerAddr) : cs, family, opts.localAddr, await opts.allocSpi(peerAddr));
     const map = withCs(msg.hdr.csIdMap, completed);
     const result = deriveExchangeResult({
       mikeyMode: mode,

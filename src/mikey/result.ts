@@ -64,6 +64,8 @@ export interface ExchangeResult {
   readonly peerAddr: string;
   readonly policy: IpsecPolicy;
   readonly sas: readonly SaDescription[];
+  /** The SAs are UDP-encapsulated and we are behind the NAT: keep its mapping open (docs/PROFILE.md §10). */
+  readonly natKeepalives: boolean;
   /** Zero every key buffer of every SA. */
   wipe(): void;
 }
@@ -94,6 +96,8 @@ export interface PairEncap {
   readonly encapType: number;
   readonly localPort: number;
   readonly peerPort: number;
+  /** We are behind the NAT: we send the RFC 3948 keepalives that keep its mapping open. */
+  readonly keepalives: boolean;
 }
 
 /** The kernel's encap template of one SA: sport is where its packets come from. */
@@ -187,6 +191,7 @@ function describeSas(input: ResultInput, tgk: PrfKey): ExchangeResult {
     peerAddr,
     policy: input.policy,
     sas,
+    natKeepalives: input.encap?.keepalives ?? false,
     wipe(): void {
       for (const sa of sas) {
         sa.encKey.fill(0);

@@ -26,5 +26,6 @@ export const LAYOUT = {
   xfrm_mark: { size: 8, v: 0, m: 4 },
   xfrm_user_expire: { size: 232, state: 0, hard: 224 },
   xfrm_user_polexpire: { size: 176, pol: 0, hard: 168 },
+  xfrm_user_mapping: { size: 64, id: 0, reqid: 24, old_saddr: 28, new_saddr: 44, old_sport: 60, new_sport: 62 },
   xfrm_user_acquire: { size: 280, id: 0, saddr: 24, sel: 40, policy: 96, aalgos: 264, ealgos: 268, calgos: 272, seq: 276 },
 } as const;

@@ -51,6 +51,7 @@ import {
   decodeMark,
   decodeUserAcquire,
   decodeUserExpire,
+  decodeUserMapping,
   decodeUserTmpls,
   decodeUserpolicyInfoAt,
   decodeUsersaInfoAt,
@@ -475,7 +476,7 @@ export function decodePolicyMessage(msg: NlMessage): PolicyInfo {
 
 // ---------------------------------------------------------------- events
 
-/** EXPIRE / ACQUIRE multicast messages -> events; others -> undefined. */
+/** EXPIRE / ACQUIRE / MAPPING multicast messages -> events; others -> undefined. */
 export function decodeEvent(msg: NlMessage): KernelEvent | undefined {
   if (msg.type === XFRM_MSG.EXPIRE) {
     const e = decodeUserExpire(msg.payload);
@@ -505,6 +506,22 @@ export function decodeEvent(msg: NlMessage): KernelEvent | undefined {
       dir: dirName(a.policy.dir),
       reqid,
       owned: isOwnedReqid(reqid),
+    };
+  }
+  if (msg.type === XFRM_MSG.MAPPING) {
+    // xfrm_user.c build_mapping: id = the inbound SA's (daddr, spi, proto), old = its saddr and
+    // encap sport, new = where esp_input_done2 saw the packet come from.  No attributes.
+    const m = decodeUserMapping(msg.payload);
+    const f = fromAf(m.id.family);
+    return {
+      type: 'mapping',
+      sa: { dst: formatAddress(m.id.daddr, f), spi: m.id.spi, proto: 'esp' },
+      reqid: m.reqid,
+      owned: isOwnedReqid(m.reqid),
+      oldSrc: formatAddress(m.oldSaddr, f),
+      newSrc: formatAddress(m.newSaddr, f),
+      oldPort: m.oldSport,
+      newPort: m.newSport,
     };
   }
   return undefined;

@@ -1,7 +1,7 @@
 /**
  * XFRM netlink sockets: the request socket (sequence-matched request/ACK and
- * dumps) and the event socket (ACQUIRE + EXPIRE multicast groups only: the SA
- * and POLICY groups broadcast keys).  I/O only; all encoding is elsewhere.
+ * dumps) and the event socket (ACQUIRE, EXPIRE and MAPPING multicast groups
+ * only: the SA and POLICY groups broadcast keys).  I/O only; all encoding is elsewhere.
  */
 import * as ffi from '../ffi.js';
 import { KernelError, NetlinkDecodeError } from '../errors.js';
@@ -129,7 +129,7 @@ export class EventSocket {
   private stopped?: Promise<void>;
 
   constructor(netns?: string) {
-    this.fd = openXfrm((1 << (XFRMNLGRP.ACQUIRE - 1)) | (1 << (XFRMNLGRP.EXPIRE - 1)), netnsPath(netns));
+    this.fd = openXfrm((1 << (XFRMNLGRP.ACQUIRE - 1)) | (1 << (XFRMNLGRP.EXPIRE - 1)) | (1 << (XFRMNLGRP.MAPPING - 1)), netnsPath(netns));
   }
 
   start(onMessage: (m: NlMessage) => void, onOverflow: () => void, onError: (e: unknown) => void): void {

@@ -23,6 +23,10 @@
  *  xfrm_user_tmpl (64): +0 id, +24 family, +28 saddr, +44 reqid, +48 mode,
  *  +49 share, +50 optional, +52 aalgos, +56 ealgos, +60 calgos
  *
+ *  xfrm_user_mapping (64, XFRM_MSG_MAPPING): +0 id (xfrm_usersa_id),
+ *  +24 reqid, +28 old_saddr[16], +44 new_saddr[16], +60 old_sport (be16),
+ *  +62 new_sport (be16)
+ *
  *  xfrm_algo (68 + key): alg_name[64], alg_key_len (bits), key
  *  xfrm_algo_auth / xfrm_algo_aead (72 + key): name[64], key_len (bits),
  *  trunc_len / icv_len (bits), key
@@ -46,6 +50,7 @@ export const XFRM_MSG = {
   POLEXPIRE: 27,
   FLUSHSA: 28,
   FLUSHPOLICY: 29,
+  MAPPING: 38,
 } as const;
 
 export const XFRMA = {
@@ -59,7 +64,7 @@ export const XFRMA = {
   MARK: 21,
 } as const;
 
-export const XFRMNLGRP = { ACQUIRE: 1, EXPIRE: 2 } as const;
+export const XFRMNLGRP = { ACQUIRE: 1, EXPIRE: 2, MAPPING: 8 } as const;
 export const XFRM_MODE = { TRANSPORT: 0, TUNNEL: 1 } as const;
 export const XFRM_POLICY_DIR = { IN: 0, OUT: 1, FWD: 2 } as const;
 export const XFRM_POLICY_ACTION = { ALLOW: 0, BLOCK: 1 } as const;
@@ -189,6 +194,16 @@ export interface XfrmEncapTmpl {
 export interface XfrmMarkRaw {
   v: number;
   m: number;
+}
+
+/** XFRM_MSG_MAPPING: the peer of an inbound UDP-encapsulated SA now sends from new_saddr:new_sport. */
+export interface XfrmUserMapping {
+  id: XfrmUsersaId;
+  reqid: number;
+  oldSaddr: Uint8Array;
+  newSaddr: Uint8Array;
+  oldSport: number;
+  newSport: number;
 }
 
 export interface XfrmUserExpire {
@@ -633,6 +648,20 @@ export function decodeUserAcquire(b: Uint8Array): XfrmUserAcquire {
   };
 }
 
+export function decodeUserMapping(b: Uint8Array): XfrmUserMapping {
+  const M = L.xfrm_user_mapping;
+  need(b, M.size, 'xfrm_user_mapping');
+  const dv = view(b);
+  return {
+    id: decodeUsersaId(b.subarray(M.id, M.id + L.xfrm_usersa_id.size)),
+    reqid: dv.getUint32(M.reqid, true),
+    oldSaddr: addr(b, M.old_saddr),
+    newSaddr: addr(b, M.new_saddr),
+    oldSport: dv.getUint16(M.old_sport, false),
+    newSport: dv.getUint16(M.new_sport, false),
+  };
+}
+
 /** Encoders of kernel-to-user event payloads (the kernel sends these; tests build fixtures with them). */
 export function encodeUserExpire(e: XfrmUserExpire): Uint8Array {
   const b = new Uint8Array(L.xfrm_user_expire.size);
@@ -653,5 +682,18 @@ export function encodeUserAcquire(a: XfrmUserAcquire): Uint8Array {
   dv.setUint32(A.ealgos, a.ealgos, true);
   dv.setUint32(A.calgos, a.calgos, true);
   dv.setUint32(A.seq, a.seq, true);
+  return b;
+}
+
+export function encodeUserMapping(m: XfrmUserMapping): Uint8Array {
+  const M = L.xfrm_user_mapping;
+  const b = new Uint8Array(M.size);
+  const dv = view(b);
+  b.set(encodeUsersaId(m.id), M.id);
+  dv.setUint32(M.reqid, m.reqid, true);
+  putAddr(b, M.old_saddr, m.oldSaddr);
+  putAddr(b, M.new_saddr, m.newSaddr);
+  dv.setUint16(M.old_sport, m.oldSport, false);
+  dv.setUint16(M.new_sport, m.newSport, false);
   return b;
 }

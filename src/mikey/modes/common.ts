@@ -41,6 +41,17 @@ export function familyOf(addr: string): 4 | 6 {
   throw malformed(`not an IP address: ${JSON.stringify(addr)}`);
 }
 
+/**
+ * An IPv4 address a NAT hides: RFC 1918 private (10/8, 172.16/12,
+ * 192.168/16) or RFC 6598 shared (100.64/10, carrier-grade NAT).  The rule
+ * for a responder behind a NAT (docs/PROFILE.md §10) applies only to these.
+ */
+export function isNatPrivateV4(addr: string): boolean {
+  if (!isIPv4(addr)) return false;
+  const [a, b] = addr.split('.').map(Number) as [number, number];
+  return a === 10 || (a === 172 && b >= 16 && b < 32) || (a === 192 && b === 168) || (a === 100 && b >= 64 && b < 128);
+}
+
 export const unspecifiedOf = (family: 4 | 6): string => (family === 4 ? UNSPECIFIED_V4 : UNSPECIFIED_V6);
 
 /** The initiator's two-CS map of the seed 003 flow. */

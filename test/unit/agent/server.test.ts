@@ -197,7 +197,7 @@ describe('socket server', () => {
     const c = await raw(path);
     a.sock.write(encodeFrame({ v: 1, id: 1, op: 'subscribe', args: {} }));
     b.sock.write(encodeFrame({ v: 1, id: 1, op: 'subscribe', args: { events: ['sa-expired'] } }));
-    expect(await a.next()).toMatchObject({ id: 1, result: { events: ['rekey-needed', 'sa-expired', 'peer-sas-replaced'] } });
+    expect(await a.next()).toMatchObject({ id: 1, result: { events: ['rekey-needed', 'sa-expired', 'peer-sas-replaced', 'nat-rebound'] } });
     expect(await b.next()).toMatchObject({ id: 1, result: { events: ['sa-expired'] } });
     expect(server!.publish('rekey-needed', { callId: 'c1', spi: '0x00001000' })).toBe(1);
     expect(await a.next()).toEqual({ v: 1, event: 'rekey-needed', data: { callId: 'c1', spi: '0x00001000' } });

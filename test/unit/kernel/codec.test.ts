@@ -8,7 +8,7 @@ import { isOwnedReqid, ownedReqid, type SaSpec } from '../../../src/kernel/types
 import { decodeEvent, decodePolicyMessage, decodeSaMessage, encodeDelSa, encodeNewPolicy, encodeNewSa } from '../../../src/kernel/xfrm/messages.js';
 import { buildMessage, parseAttrs, parseError, parseMessages, NLM_F } from '../../../src/kernel/xfrm/netlink.js';
 import {
-  XFRM_MSG, XFRMA, decodeSelectorAt, decodeUserTmpls, decodeUsersaInfoAt, encodeSelectorInto, encodeUserAcquire, encodeUserExpire,
+  XFRM_MSG, XFRMA, decodeSelectorAt, decodeUserTmpls, decodeUsersaInfoAt, encodeSelectorInto, encodeUserAcquire, encodeUserExpire, encodeUserMapping,
   encodeUserTmpl, encodeUsersaInfo, infiniteLifetime, zeroCur, type XfrmSelector, type XfrmUsersaInfo,
 } from '../../../src/kernel/xfrm/structs.js';
 
@@ -214,6 +214,20 @@ describe('events', () => {
     const tmpl = encodeUserTmpl({ id: i.id, family: 2, saddr: i.saddr, reqid: R, mode: 0, share: 0, optional: 0, aalgos: 0, ealgos: 0, calgos: 0 });
     const [m] = parseMessages(buildMessage(XFRM_MSG.ACQUIRE, 0, 0, acq, [{ type: XFRMA.TMPL, data: tmpl }]));
     expect(decodeEvent(m!)).toMatchObject({ type: 'acquire', seq: 77, src: '10.0.0.1', dst: '10.0.0.2', dir: 'out', reqid: R, owned: true, selector: { src: '10.0.0.1/32', dst: '10.0.0.2/32' } });
+  });
+
+  it('decodes MAPPING (the NAT in front of the peer rebound to a new port, then a new address)', () => {
+    const mapping = (newSaddr: Uint8Array, newSport: number) =>
+      encodeUserMapping({ id: { daddr: Uint8Array.of(10, 0, 0, 2), spi: 0x4242, family: 2, proto: 50 }, reqid: R, oldSaddr: Uint8Array.of(10, 0, 0, 1), newSaddr, oldSport: 4500, newSport });
+    const [m] = parseMessages(buildMessage(XFRM_MSG.MAPPING, 0, 0, mapping(Uint8Array.of(10, 0, 0, 1), 40001)));
+    expect(decodeEvent(m!)).toEqual({ type: 'mapping', sa: { dst: '10.0.0.2', spi: 0x4242, proto: 'esp' }, reqid: R, owned: true, oldSrc: '10.0.0.1', newSrc: '10.0.0.1', oldPort: 4500, newPort: 40001 });
+    const [n] = parseMessages(buildMessage(XFRM_MSG.MAPPING, 0, 0, mapping(Uint8Array.of(10, 0, 0, 9), 4500)));
+    expect(decodeEvent(n!)).toMatchObject({ type: 'mapping', oldSrc: '10.0.0.1', newSrc: '10.0.0.9', oldPort: 4500, newPort: 4500 });
+  });
+
+  it('rejects a truncated MAPPING with a typed error', () => {
+    const [m] = parseMessages(buildMessage(XFRM_MSG.MAPPING, 0, 0, new Uint8Array(60)));
+    expect(() => decodeEvent(m!)).toThrow(NetlinkDecodeError);
   });
 
   it('rejects a truncated EXPIRE with a typed error', () => {
