@@ -119,7 +119,8 @@ export class MessageBuilder {
 
 /** Build one netlink message (into `b` when given); the caller wipes the result. */
 export function buildMessage(type: number, flags: number, seq: number, fixed: Uint8Array, attrs: readonly NlAttr[] = [], b = new MessageBuilder(messageSize(fixed, attrs))): Uint8Array {
-  b.buf.set(fixed, b.begin(type, flags, seq, fixed.length));
+  const off = b.begin(type, flags, seq, fixed.length); // before reading b.buf: begin may move it
+  b.buf.set(fixed, off);
   for (const a of attrs) b.put(a.type, a.data);
   return b.finish();
 }
