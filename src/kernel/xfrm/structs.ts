@@ -540,29 +540,15 @@ export const algoSize = (key: Uint8Array): number => L.xfrm_algo.size + key.leng
 /** Bytes of the xfrm_algo_auth / xfrm_algo_aead carrying `key`. */
 export const algoExtraSize = (key: Uint8Array): number => L.xfrm_algo_auth.size + key.length;
 
-/** xfrm_algo at `base` of zeroed `b` (algoSize bytes). */
+/** xfrm_algo (XFRMA_ALG_CRYPT) at `base` of zeroed `b` (algoSize bytes); holds the key. */
 export function encodeAlgoInto(b: Uint8Array, base: number, a: XfrmAlgo): void {
   encodeAlgoCommonInto(b, base, L.xfrm_algo.alg_key, a);
 }
 
-/** xfrm_algo_auth / xfrm_algo_aead at `base` of zeroed `b` (algoExtraSize bytes). */
+/** xfrm_algo_auth (XFRMA_ALG_AUTH_TRUNC) / xfrm_algo_aead (XFRMA_ALG_AEAD) at `base` of zeroed `b` (algoExtraSize bytes); holds the key. */
 export function encodeAlgoExtraInto(b: Uint8Array, base: number, a: XfrmAlgoExtra): void {
   encodeAlgoCommonInto(b, base, L.xfrm_algo_auth.alg_key, a);
   view(b).setUint32(base + L.xfrm_algo_auth.alg_trunc_len, a.extraBits, true);
-}
-
-/** xfrm_algo (XFRMA_ALG_CRYPT).  The result holds the key: wipe it. */
-export function encodeAlgo(a: XfrmAlgo): Uint8Array {
-  const b = new Uint8Array(algoSize(a.key));
-  encodeAlgoInto(b, 0, a);
-  return b;
-}
-
-/** xfrm_algo_auth (XFRMA_ALG_AUTH_TRUNC) or xfrm_algo_aead (XFRMA_ALG_AEAD). */
-export function encodeAlgoExtra(a: XfrmAlgoExtra): Uint8Array {
-  const b = new Uint8Array(algoExtraSize(a.key));
-  encodeAlgoExtraInto(b, 0, a);
-  return b;
 }
 
 function keyBytes(bits: number): number {
