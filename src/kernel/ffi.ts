@@ -9,9 +9,12 @@
  * within the sendto() call, so request sockets use a blocking recv bounded by
  * SO_RCVTIMEO (a lost reply becomes ETIMEDOUT, never a hang).  Event sockets
  * are waited on with poll() run on koffi's worker thread (`pollReadableAsync`),
- * so the event loop is never blocked, and drained with MSG_DONTWAIT.  PF_KEY
- * requests are sent from that worker thread too (`sendAsync`): af_key may hold
- * them for seconds (see there).
+ * so the event loop is never blocked, and drained with MSG_DONTWAIT (the loop
+ * is event-pump.ts).  Requests the kernel may take seconds to answer
+ * are sent from that worker thread too (`sendAsync`): every PF_KEY request
+ * (af_key may hold them, see there) and the XFRM NEWSA/UPDSA of an algorithm
+ * set not yet instantiated (module load and crypto self-test inside send()).
+ * koffi passes a Uint8Array argument by pointer, without copying it.
  */
 import koffi from 'koffi';
 import { KernelError } from './errors.js';

@@ -17,6 +17,8 @@
  * follows (bounded by SO_RCVTIMEO) does not wait.
  */
 import * as ffi from '../ffi.js';
+import { EventPump } from '../event-pump.js';
+import { SerialQueue } from '../serial.js';
 import { KernelError } from '../errors.js';
 import { netnsPath } from '../xfrm/socket.js';
 import type { Header } from './messages.js';
@@ -55,7 +57,7 @@ export class PfkeyRequestSocket {
   private readonly rx = new Uint8Array(RECV_CHUNK);
   private closed = false;
   /** Requests one at a time: each drains what came before and matches its own answer. */
-  private tail: Promise<unknown> = Promise.resolve();
+  private readonly queue = new SerialQueue();
 
   constructor(netns?: string) {
     this.fd = openPfkey(netns);
@@ -74,12 +76,6 @@ export class PfkeyRequestSocket {
       if (n < 0) return;
       this.rx.fill(0, 0, n);
     }
-  }
-
-  private serial<T>(fn: () => Promise<T>): Promise<T> {
-    const run = this.tail.then(fn, fn);
-    this.tail = run.catch(() => undefined);
-    return run;
   }
 
   private async send(op: string, build: (h: Header) => Uint8Array): Promise<Header> {
@@ -113,7 +109,7 @@ export class PfkeyRequestSocket {
    * what you keep).  A non-zero sadb_msg_errno becomes a KernelError.
    */
   request(op: string, build: (h: Header) => Uint8Array, onReply?: (m: ParsedMessage) => void): Promise<void> {
-    return this.serial(async () => {
+    return this.queue.run(async () => {
       const h = await this.send(op, build);
       this.receive((m) => {
         if (m.seq !== h.seq || m.pid !== h.pid) return false;
@@ -126,7 +122,7 @@ export class PfkeyRequestSocket {
 
   /** A dump: every entry of type `type` addressed to us, until the one numbered 0. */
   dump(op: string, type: typeof SADB.DUMP | typeof SADB.X_SPDDUMP, build: (h: Header) => Uint8Array, onEntry: (m: ParsedMessage) => void): Promise<void> {
-    return this.serial(async () => {
+    return this.queue.run(async () => {
       const h = await this.send(op, build);
       this.receive((m) => {
         if (m.pid !== h.pid || m.type !== type) return false;
@@ -145,7 +141,7 @@ export class PfkeyRequestSocket {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    await this.tail;
+    await this.queue.idle();
     ffi.close(this.fd);
   }
 }
@@ -157,16 +153,13 @@ export class PfkeyRequestSocket {
  * full socket silently (no ENOBUFS), hence the large receive buffer.
  */
 export class PfkeyEventSocket {
-  private readonly fd: number;
-  private readonly rx = new Uint8Array(RECV_CHUNK);
-  private running = false;
-  private stopped?: Promise<void>;
+  private readonly pump: EventPump;
 
   constructor(
     netns: string | undefined,
     private readonly register: (h: Header) => Uint8Array,
   ) {
-    this.fd = openPfkey(netns);
+    this.pump = new EventPump(openPfkey(netns), RECV_CHUNK);
   }
 
   /**
@@ -175,47 +168,26 @@ export class PfkeyEventSocket {
    * probing the algorithms, so no expire is lost while the probe runs.
    */
   start(onMessage: (m: ParsedMessage) => void, onError: (e: unknown) => void): void {
-    if (this.running) return;
-    this.running = true;
-    this.stopped = (async () => {
-      const req = this.register({ seq: 1, pid: ffi.getpid() });
-      try {
-        await ffi.sendAsync(this.fd, req);
-      } catch (e) {
-        onError(e);
-      } finally {
-        req.fill(0);
-      }
-      while (this.running) {
-        const readable = await ffi.pollReadableAsync(this.fd, 200);
-        if (!readable || !this.running) continue;
-        for (;;) {
-          let n: number;
-          try {
-            n = ffi.recv(this.fd, this.rx, true);
-          } catch (e) {
-            onError(e);
-            break;
-          }
-          if (n < 0) break;
-          try {
-            const m = decodeMessage(this.rx.subarray(0, n));
-            if (m.type === SADB.EXPIRE || m.type === SADB.ACQUIRE) onMessage(m);
-            else if (m.type === SADB.REGISTER && m.errno !== 0) onError(new KernelError(m.errno, 'SADB_REGISTER'));
-          } catch (e) {
-            onError(e);
-          } finally {
-            this.rx.fill(0, 0, n);
-          }
+    this.pump.start(
+      (d) => {
+        const m = decodeMessage(d);
+        if (m.type === SADB.EXPIRE || m.type === SADB.ACQUIRE) onMessage(m);
+        else if (m.type === SADB.REGISTER && m.errno !== 0) onError(new KernelError(m.errno, 'SADB_REGISTER'));
+      },
+      onError,
+      async () => {
+        const req = this.register({ seq: 1, pid: ffi.getpid() });
+        try {
+          await ffi.sendAsync(this.pump.fd, req);
+        } finally {
+          req.fill(0);
         }
-      }
-    })();
+      },
+    );
   }
 
   /** Stops polling (waits for the in-flight poll) and closes the socket. */
-  async close(): Promise<void> {
-    this.running = false;
-    await this.stopped;
-    ffi.close(this.fd);
+  close(): Promise<void> {
+    return this.pump.close();
   }
 }

@@ -77,6 +77,14 @@ export class EventQueue implements AsyncIterableIterator<KernelEvent> {
   }
 }
 
+/**
+ * Algorithm sets (suite, address family, mode, UDP encapsulation) the kernel
+ * has instantiated for an SA of this process: their modules are loaded and
+ * crypto templates self-tested, kernel-wide, so later SAs of the set are fast.
+ */
+const warmSets = new Set<string>();
+const algorithmSet = (s: SaSpec): string => `${s.suite} ${s.dst.includes(':') ? 6 : 4} ${s.mode}${s.encap ? ' udp' : ''}`;
+
 export class XfrmBackend implements KernelIpsec {
   private readonly req: RequestSocket;
   private evSock: EventSocket | undefined;
@@ -88,7 +96,7 @@ export class XfrmBackend implements KernelIpsec {
 
   async allocSpi(r: AllocSpiRequest): Promise<number> {
     let spi = 0;
-    this.req.request('ALLOCSPI', (seq) => encodeAllocSpi(r, seq), (m) => {
+    await this.req.request('ALLOCSPI', (seq, b) => encodeAllocSpi(r, seq, b), (m) => {
       if (m.type === XFRM_MSG.NEWSA) spi = decodeSaMessage(m, false).id.spi;
     });
     if (!spi) throw new KernelError(71, 'ALLOCSPI', 'no SA in the reply');
@@ -96,12 +104,12 @@ export class XfrmBackend implements KernelIpsec {
   }
 
   async addSa(spec: SaSpec): Promise<void> {
-    this.req.request('NEWSA', (seq) => encodeNewSa(spec, seq));
+    await this.installSa('NEWSA', spec, false);
   }
 
   async updateSa(spec: SaSpec): Promise<void> {
     try {
-      this.req.request('UPDSA', (seq) => encodeNewSa(spec, seq, true));
+      await this.installSa('UPDSA', spec, true);
     } catch (e) {
       // The ALLOCSPI placeholder expired (xfrm_acq_expires): install afresh.
       if (e instanceof KernelError && e.code === 'ESRCH') return this.addSa(spec);
@@ -109,13 +117,20 @@ export class XfrmBackend implements KernelIpsec {
     }
   }
 
+  /** NEWSA / UPDSA: from the worker thread while the SA's algorithm set is cold (see RequestSocket). */
+  private async installSa(op: string, spec: SaSpec, update: boolean): Promise<void> {
+    const set = algorithmSet(spec);
+    await this.req.request(op, (seq, b) => encodeNewSa(spec, seq, update, b), undefined, !warmSets.has(set));
+    warmSets.add(set);
+  }
+
   async deleteSa(id: SaId): Promise<void> {
-    this.req.request('DELSA', (seq) => encodeDelSa(id, seq));
+    await this.req.request('DELSA', (seq, b) => encodeDelSa(id, seq, b));
   }
 
   async getSa(id: SaId, opts: { withKeys?: boolean } = {}): Promise<SaInfo> {
     let out: SaInfo | undefined;
-    this.req.request('GETSA', (seq) => encodeGetSa(id, seq), (m) => {
+    await this.req.request('GETSA', (seq, b) => encodeGetSa(id, seq, b), (m) => {
       if (m.type === XFRM_MSG.NEWSA) out = decodeSaMessage(m, opts.withKeys === true);
     });
     if (!out) throw new KernelError(3, 'GETSA', 'no SA in the reply');
@@ -124,27 +139,27 @@ export class XfrmBackend implements KernelIpsec {
 
   async listSas(): Promise<SaInfo[]> {
     const out: SaInfo[] = [];
-    this.req.dump('GETSA dump', encodeDumpSa, (m) => {
+    await this.req.dump('GETSA dump', encodeDumpSa, (m) => {
       if (m.type === XFRM_MSG.NEWSA) out.push(decodeSaMessage(m, false));
     });
     return out;
   }
 
   async addPolicy(spec: PolicySpec): Promise<void> {
-    this.req.request('NEWPOLICY', (seq) => encodeNewPolicy(spec, seq));
+    await this.req.request('NEWPOLICY', (seq, b) => encodeNewPolicy(spec, seq, false, b));
   }
 
   async updatePolicy(spec: PolicySpec): Promise<void> {
-    this.req.request('UPDPOLICY', (seq) => encodeNewPolicy(spec, seq, true));
+    await this.req.request('UPDPOLICY', (seq, b) => encodeNewPolicy(spec, seq, true, b));
   }
 
   async deletePolicy(selector: Selector, dir: PolicyDir, mark?: XfrmMark): Promise<void> {
-    this.req.request('DELPOLICY', (seq) => encodeDelPolicy(selector, dir, mark, seq));
+    await this.req.request('DELPOLICY', (seq, b) => encodeDelPolicy(selector, dir, mark, seq, b));
   }
 
   async listPolicies(): Promise<PolicyInfo[]> {
     const out: PolicyInfo[] = [];
-    this.req.dump('GETPOLICY dump', encodeDumpPolicy, (m) => {
+    await this.req.dump('GETPOLICY dump', encodeDumpPolicy, (m) => {
       if (m.type === XFRM_MSG.NEWPOLICY) out.push(decodePolicyMessage(m));
     });
     return out;
@@ -185,9 +200,7 @@ export class XfrmBackend implements KernelIpsec {
           const e = decodeEvent(m);
           if (e) for (const q of this.queues) q.push(e);
         },
-        () => {
-          for (const q of this.queues) q.push({ type: 'resync' });
-        },
+        // Events lost (ENOBUFS) or unreadable: the consumers re-read the kernel state.
         () => {
           for (const q of this.queues) q.push({ type: 'resync' });
         },
@@ -201,7 +214,7 @@ export class XfrmBackend implements KernelIpsec {
   async close(): Promise<void> {
     for (const q of this.queues) q.end();
     this.queues.clear();
-    this.req.close();
+    await this.req.close();
     await this.evSock?.close();
     this.evSock = undefined;
   }

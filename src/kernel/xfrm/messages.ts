@@ -32,7 +32,7 @@ import {
   type UpperProto,
   type XfrmMark,
 } from '../types.js';
-import { align4, buildMessage, NLM_F, parseAttrs, type NlAttr, type NlMessage } from './netlink.js';
+import { align4, buildMessage, MessageBuilder, NLM_F, parseAttrs, type NlAttr, type NlMessage } from './netlink.js';
 import { LAYOUT } from './layout.js';
 import {
   AF_INET,
@@ -55,15 +55,17 @@ import {
   decodeUserTmpls,
   decodeUserpolicyInfoAt,
   decodeUsersaInfoAt,
-  encodeAlgo,
-  encodeAlgoExtra,
+  algoExtraSize,
+  algoSize,
+  encodeAlgoExtraInto,
+  encodeAlgoInto,
   encodeEncapTmpl,
   encodeMark,
   encodeUserTmpl,
   encodeUserpolicyId,
   encodeUserpolicyInfo,
   encodeUsersaId,
-  encodeUsersaInfo,
+  encodeUsersaInfoInto,
   encodeUserspiInfo,
   infiniteLifetime,
   zeroCur,
@@ -172,9 +174,13 @@ function decodeSelector(s: XfrmSelector): Selector {
   return out;
 }
 
+// Shared by every request without lifetimes (read only: encoded, never changed).
+const INFINITE_LFT: XfrmLifetimeCfg = Object.freeze(infiniteLifetime());
+const ZERO_CUR = Object.freeze(zeroCur());
+
 function lifetimeCfg(l: SaLifetimes | undefined): XfrmLifetimeCfg {
+  if (!l) return INFINITE_LFT;
   const cfg = infiniteLifetime();
-  if (!l) return cfg;
   const secs = (v: number | undefined, f: string): bigint => {
     if (v === undefined) return 0n;
     if (!Number.isInteger(v) || v < 0) throw new KernelValidationError(`lifetimes.${f}`, `${v} is not a whole number of seconds`);
@@ -210,8 +216,11 @@ function decodeLifetimes(c: XfrmLifetimeCfg): SaLifetimes {
 
 // ---------------------------------------------------------------- SA requests
 
-/** NEWSA (or UPDSA when `update`).  Validates everything first.  Wipe the result after use. */
-export function encodeNewSa(spec: SaSpec, seq: number, update = false): Uint8Array {
+/**
+ * NEWSA (or UPDSA when `update`), built into `b` (a request socket passes its
+ * own, reused).  Validates everything first.  Wipe the result after use.
+ */
+export function encodeNewSa(spec: SaSpec, seq: number, update = false, b = new MessageBuilder()): Uint8Array {
   if (spec.proto !== 'esp') throw new KernelValidationError('proto', `unsupported protocol "${String(spec.proto)}"`);
   const mode = MODES[spec.mode];
   if (mode === undefined) throw new KernelValidationError('mode', `unknown mode "${String(spec.mode)}"`);
@@ -232,12 +241,21 @@ export function encodeNewSa(spec: SaSpec, seq: number, update = false): Uint8Arr
     throw new KernelValidationError('keys.authKey', `${suite.name} needs ${suite.authKeyBytes} bytes, got ${authKey.length}`);
   }
   const lft = lifetimeCfg(spec.lifetimes);
+  const encap = spec.encap
+    ? encodeEncapTmpl({
+        encapType: UDP_ENCAP_ESPINUDP,
+        sport: port(spec.encap.sport, 'encap.sport'),
+        dport: port(spec.encap.dport, 'encap.dport'),
+        oa: spec.encap.originalAddress ? parseAddress(spec.encap.originalAddress, 'encap.originalAddress').bytes : new Uint8Array(16),
+      })
+    : undefined;
+  const marks = markAttrs(spec.mark);
   const info: XfrmUsersaInfo = {
     sel: spec.mode === 'transport' ? hostSelector(src.bytes, dst.bytes, src.family) : hostSelector(new Uint8Array(16), new Uint8Array(16), src.family),
     id: { daddr: dst.bytes, spi: spec.spi, proto: IPPROTO_ESP },
     saddr: src.bytes,
     lft,
-    curlft: zeroCur(),
+    curlft: ZERO_CUR,
     stats: { replayWindow: 0, replay: 0, integrityFailed: 0 },
     seq: 0,
     reqid: spec.reqid,
@@ -250,24 +268,21 @@ export function encodeNewSa(spec: SaSpec, seq: number, update = false): Uint8Arr
     info.sel.prefixlenD = 0;
     info.sel.prefixlenS = 0;
   }
-  const attrs: NlAttr[] = [];
+  const off = b.begin(update ? XFRM_MSG.UPDSA : XFRM_MSG.NEWSA, REQ | (update ? 0 : NLM_F.EXCL), seq, LAYOUT.xfrm_usersa_info.size);
+  encodeUsersaInfoInto(b.buf, off, info);
+  // Reserve each attribute before reading b.buf: reserving may move the message to a larger buffer.
   if (suite.aead) {
-    attrs.push({ type: XFRMA.ALG_AEAD, data: encodeAlgoExtra({ name: suite.aead.xfrmName, keyBits: encKey.length * 8, key: encKey, extraBits: suite.aead.icvBits }) });
+    const at = b.attr(XFRMA.ALG_AEAD, algoExtraSize(encKey));
+    encodeAlgoExtraInto(b.buf, at, { name: suite.aead.xfrmName, keyBits: encKey.length * 8, key: encKey, extraBits: suite.aead.icvBits });
   } else if (suite.crypt && suite.auth) {
-    attrs.push({ type: XFRMA.ALG_CRYPT, data: encodeAlgo({ name: suite.crypt.xfrmName, keyBits: encKey.length * 8, key: encKey }) });
-    attrs.push({ type: XFRMA.ALG_AUTH_TRUNC, data: encodeAlgoExtra({ name: suite.auth.xfrmName, keyBits: authKey.length * 8, key: authKey, extraBits: suite.auth.truncBits }) });
+    const ac = b.attr(XFRMA.ALG_CRYPT, algoSize(encKey));
+    encodeAlgoInto(b.buf, ac, { name: suite.crypt.xfrmName, keyBits: encKey.length * 8, key: encKey });
+    const aa = b.attr(XFRMA.ALG_AUTH_TRUNC, algoExtraSize(authKey));
+    encodeAlgoExtraInto(b.buf, aa, { name: suite.auth.xfrmName, keyBits: authKey.length * 8, key: authKey, extraBits: suite.auth.truncBits });
   }
-  if (spec.encap) {
-    const oa = spec.encap.originalAddress ? parseAddress(spec.encap.originalAddress, 'encap.originalAddress').bytes : new Uint8Array(16);
-    attrs.push({
-      type: XFRMA.ENCAP,
-      data: encodeEncapTmpl({ encapType: UDP_ENCAP_ESPINUDP, sport: port(spec.encap.sport, 'encap.sport'), dport: port(spec.encap.dport, 'encap.dport'), oa }),
-    });
-  }
-  attrs.push(...markAttrs(spec.mark));
-  const msg = buildMessage(update ? XFRM_MSG.UPDSA : XFRM_MSG.NEWSA, REQ | (update ? 0 : NLM_F.EXCL), seq, encodeUsersaInfo(info), attrs);
-  for (const a of attrs) a.data.fill(0);
-  return msg;
+  if (encap) b.put(XFRMA.ENCAP, encap);
+  for (const a of marks) b.put(a.type, a.data);
+  return b.finish();
 }
 
 function usersaId(id: SaId): Uint8Array {
@@ -276,18 +291,18 @@ function usersaId(id: SaId): Uint8Array {
   return encodeUsersaId({ daddr: dst.bytes, spi: checkSpi(id.spi), family: toAf(dst.family), proto: IPPROTO_ESP });
 }
 
-export function encodeDelSa(id: SaId, seq: number): Uint8Array {
-  return buildMessage(XFRM_MSG.DELSA, REQ, seq, usersaId(id), markAttrs(id.mark));
+export function encodeDelSa(id: SaId, seq: number, b?: MessageBuilder): Uint8Array {
+  return buildMessage(XFRM_MSG.DELSA, REQ, seq, usersaId(id), markAttrs(id.mark), b);
 }
 
-export function encodeGetSa(id: SaId, seq: number): Uint8Array {
-  return buildMessage(XFRM_MSG.GETSA, REQ, seq, usersaId(id), markAttrs(id.mark));
+export function encodeGetSa(id: SaId, seq: number, b?: MessageBuilder): Uint8Array {
+  return buildMessage(XFRM_MSG.GETSA, REQ, seq, usersaId(id), markAttrs(id.mark), b);
 }
 
 export const DEFAULT_SPI_MIN = 0x100;
 export const DEFAULT_SPI_MAX = 0xffffffff;
 
-export function encodeAllocSpi(req: AllocSpiRequest, seq: number): Uint8Array {
+export function encodeAllocSpi(req: AllocSpiRequest, seq: number, b?: MessageBuilder): Uint8Array {
   if (req.proto !== 'esp') throw new KernelValidationError('proto', `unsupported protocol "${String(req.proto)}"`);
   const { src, dst } = pair(req.src, req.dst, 'allocSpi');
   const min = checkSpi(req.min ?? DEFAULT_SPI_MIN, 'min');
@@ -297,8 +312,8 @@ export function encodeAllocSpi(req: AllocSpiRequest, seq: number): Uint8Array {
     sel: hostSelector(src.bytes, dst.bytes, src.family),
     id: { daddr: dst.bytes, spi: 0, proto: IPPROTO_ESP },
     saddr: src.bytes,
-    lft: infiniteLifetime(),
-    curlft: zeroCur(),
+    lft: INFINITE_LFT,
+    curlft: ZERO_CUR,
     stats: { replayWindow: 0, replay: 0, integrityFailed: 0 },
     seq: 0,
     reqid: req.reqid === undefined ? 0 : checkOwnedReqid(req.reqid),
@@ -307,16 +322,16 @@ export function encodeAllocSpi(req: AllocSpiRequest, seq: number): Uint8Array {
     replayWindow: 0,
     flags: 0,
   };
-  return buildMessage(XFRM_MSG.ALLOCSPI, REQ, seq, encodeUserspiInfo(info, min, max), markAttrs(req.mark));
+  return buildMessage(XFRM_MSG.ALLOCSPI, REQ, seq, encodeUserspiInfo(info, min, max), markAttrs(req.mark), b);
 }
 
 /** Dump requests: a zeroed fixed part, NLM_F_DUMP. */
-export function encodeDumpSa(seq: number): Uint8Array {
-  return buildMessage(XFRM_MSG.GETSA, NLM_F.REQUEST | NLM_F.DUMP, seq, new Uint8Array(LAYOUT.xfrm_usersa_id.size));
+export function encodeDumpSa(seq: number, b?: MessageBuilder): Uint8Array {
+  return buildMessage(XFRM_MSG.GETSA, NLM_F.REQUEST | NLM_F.DUMP, seq, new Uint8Array(LAYOUT.xfrm_usersa_id.size), [], b);
 }
 
-export function encodeDumpPolicy(seq: number): Uint8Array {
-  return buildMessage(XFRM_MSG.GETPOLICY, NLM_F.REQUEST | NLM_F.DUMP, seq, new Uint8Array(LAYOUT.xfrm_userpolicy_id.size));
+export function encodeDumpPolicy(seq: number, b?: MessageBuilder): Uint8Array {
+  return buildMessage(XFRM_MSG.GETPOLICY, NLM_F.REQUEST | NLM_F.DUMP, seq, new Uint8Array(LAYOUT.xfrm_userpolicy_id.size), [], b);
 }
 
 // ---------------------------------------------------------------- SA replies
@@ -380,7 +395,7 @@ export function decodeSaMessage(msg: NlMessage, withKeys: boolean): SaInfo {
 // ---------------------------------------------------------------- policies
 
 /** NEWPOLICY (or UPDPOLICY when `update`: replace the policy with the same selector and direction). */
-export function encodeNewPolicy(spec: PolicySpec, seq: number, update = false): Uint8Array {
+export function encodeNewPolicy(spec: PolicySpec, seq: number, update = false, b?: MessageBuilder): Uint8Array {
   const sel = encodeSelector(spec.selector);
   const dir = DIRS[spec.dir];
   if (dir === undefined) throw new KernelValidationError('dir', `unknown direction "${String(spec.dir)}"`);
@@ -421,8 +436,8 @@ export function encodeNewPolicy(spec: PolicySpec, seq: number, update = false): 
   }
   const info = encodeUserpolicyInfo({
     sel,
-    lft: infiniteLifetime(),
-    curlft: zeroCur(),
+    lft: INFINITE_LFT,
+    curlft: ZERO_CUR,
     priority,
     index: 0,
     dir,
@@ -431,13 +446,13 @@ export function encodeNewPolicy(spec: PolicySpec, seq: number, update = false): 
     share: 0,
   });
   const type = update ? XFRM_MSG.UPDPOLICY : XFRM_MSG.NEWPOLICY;
-  return buildMessage(type, REQ | (update ? 0 : NLM_F.EXCL), seq, info, [...tmplAttr, ...markAttrs(spec.mark)]);
+  return buildMessage(type, REQ | (update ? 0 : NLM_F.EXCL), seq, info, [...tmplAttr, ...markAttrs(spec.mark)], b);
 }
 
-export function encodeDelPolicy(selector: Selector, dir: PolicyDir, mark: XfrmMark | undefined, seq: number): Uint8Array {
+export function encodeDelPolicy(selector: Selector, dir: PolicyDir, mark: XfrmMark | undefined, seq: number, b?: MessageBuilder): Uint8Array {
   const d = DIRS[dir];
   if (d === undefined) throw new KernelValidationError('dir', `unknown direction "${String(dir)}"`);
-  return buildMessage(XFRM_MSG.DELPOLICY, REQ, seq, encodeUserpolicyId({ sel: encodeSelector(selector), index: 0, dir: d }), markAttrs(mark));
+  return buildMessage(XFRM_MSG.DELPOLICY, REQ, seq, encodeUserpolicyId({ sel: encodeSelector(selector), index: 0, dir: d }), markAttrs(mark), b);
 }
 
 export function decodePolicyMessage(msg: NlMessage): PolicyInfo {

@@ -52,26 +52,83 @@ export interface NlAttr {
   data: Uint8Array;
 }
 
-/** Build one netlink message; the caller owns (and wipes) the result. */
-export function buildMessage(type: number, flags: number, seq: number, fixed: Uint8Array, attrs: readonly NlAttr[] = []): Uint8Array {
+/**
+ * Builds one message at a time into a buffer that is reused (a request
+ * socket owns one: no allocation per request).  `begin` starts a message with
+ * a zeroed fixed part, `attr` appends a zeroed attribute, both returning the
+ * offset to encode into; `finish` gives the message as a view into the
+ * buffer, valid until the next `begin`.  `wipe` zeroes what was written (the
+ * owner calls it after sending: SA requests hold keys).
+ */
+export class MessageBuilder {
+  buf: Uint8Array;
+  private dv: DataView;
+  private len = 0;
+
+  constructor(bytes = 1024) {
+    this.buf = new Uint8Array(bytes);
+    this.dv = new DataView(this.buf.buffer);
+  }
+
+  begin(type: number, flags: number, seq: number, fixedSize: number): number {
+    this.wipe();
+    this.reserve(HDR.size + align4(fixedSize));
+    this.dv.setUint16(HDR.nlmsg_type, type, true);
+    this.dv.setUint16(HDR.nlmsg_flags, flags, true);
+    this.dv.setUint32(HDR.nlmsg_seq, seq, true);
+    return HDR.size;
+  }
+
+  attr(type: number, size: number): number {
+    const off = this.reserve(align4(NLA.size + size));
+    this.dv.setUint16(off + NLA.nla_len, NLA.size + size, true);
+    this.dv.setUint16(off + NLA.nla_type, type, true);
+    return off + NLA.size;
+  }
+
+  /** An attribute holding a copy of `data`. */
+  put(type: number, data: Uint8Array): void {
+    const off = this.attr(type, data.length);
+    this.buf.set(data, off);
+  }
+
+  finish(): Uint8Array {
+    this.dv.setUint32(HDR.nlmsg_len, this.len, true);
+    return this.buf.subarray(0, this.len);
+  }
+
+  wipe(): void {
+    this.buf.fill(0, 0, this.len);
+    this.len = 0;
+  }
+
+  /** `bytes` more (zeroed) at the end; returns their offset.  Grows the buffer, wiping the old one. */
+  private reserve(bytes: number): number {
+    const off = this.len;
+    if (off + bytes > this.buf.length) {
+      const old = this.buf;
+      this.buf = new Uint8Array(Math.max(2 * old.length, off + bytes));
+      this.buf.set(old.subarray(0, off));
+      old.fill(0);
+      this.dv = new DataView(this.buf.buffer);
+    }
+    this.len = off + bytes;
+    return off;
+  }
+}
+
+/** Build one netlink message (into `b` when given); the caller wipes the result. */
+export function buildMessage(type: number, flags: number, seq: number, fixed: Uint8Array, attrs: readonly NlAttr[] = [], b = new MessageBuilder(messageSize(fixed, attrs))): Uint8Array {
+  const off = b.begin(type, flags, seq, fixed.length); // before reading b.buf: begin may move it
+  b.buf.set(fixed, off);
+  for (const a of attrs) b.put(a.type, a.data);
+  return b.finish();
+}
+
+function messageSize(fixed: Uint8Array, attrs: readonly NlAttr[]): number {
   let len = HDR.size + align4(fixed.length);
   for (const a of attrs) len += align4(NLA.size + a.data.length);
-  const buf = new Uint8Array(len);
-  const dv = new DataView(buf.buffer);
-  dv.setUint32(HDR.nlmsg_len, len, true);
-  dv.setUint16(HDR.nlmsg_type, type, true);
-  dv.setUint16(HDR.nlmsg_flags, flags, true);
-  dv.setUint32(HDR.nlmsg_seq, seq, true);
-  dv.setUint32(HDR.nlmsg_pid, 0, true);
-  buf.set(fixed, HDR.size);
-  let off = HDR.size + align4(fixed.length);
-  for (const a of attrs) {
-    dv.setUint16(off + NLA.nla_len, NLA.size + a.data.length, true);
-    dv.setUint16(off + NLA.nla_type, a.type, true);
-    buf.set(a.data, off + NLA.size);
-    off += align4(NLA.size + a.data.length);
-  }
-  return buf;
+  return len;
 }
 
 export interface NlMessage {

@@ -4,17 +4,18 @@
  * only: the SA and POLICY groups broadcast keys).  I/O only; all encoding is elsewhere.
  */
 import * as ffi from '../ffi.js';
+import { EventPump } from '../event-pump.js';
 import { KernelError, NetlinkDecodeError } from '../errors.js';
-import { NLMSG, NLM_F, parseDone, parseError, parseMessages, type NlMessage } from './netlink.js';
+import { SerialQueue } from '../serial.js';
+import { MessageBuilder, NLMSG, NLM_F, parseDone, parseError, parseMessages, type NlMessage } from './netlink.js';
 import { XFRMNLGRP } from './structs.js';
 
 const RCVBUF = 4 * 1024 * 1024;
 // The kernel sizes dump datagrams to the receive length we use (capped at 32 KiB,
-// net/netlink/af_netlink.c max_recvmsg_len), and koffi moves the whole buffer on
-// every recv: a 32 KiB buffer holds any datagram and keeps an ACK cheap.
+// net/netlink/af_netlink.c max_recvmsg_len): 32 KiB holds any datagram.  koffi
+// passes a Uint8Array by pointer (no copy), so the size costs an ACK nothing.
 const RECV_CHUNK = 32 * 1024;
 const REQUEST_TIMEOUT_MS = 5000;
-const ENOBUFS = 105;
 
 function openXfrm(groups: number, netns: string | undefined): number {
   const make = (): number => {
@@ -44,10 +45,29 @@ export function netnsPath(netns: string | undefined): string | undefined {
   return netns.includes('/') ? netns : `/run/netns/${netns}`;
 }
 
+/** Encodes a request with sequence number `seq` into `b` (the socket's reused buffer). */
+export type BuildRequest = (seq: number, b: MessageBuilder) => Uint8Array;
+
+/**
+ * Requests one at a time, each built into one reused buffer (wiped after
+ * sending) and answered into one reused receive buffer (wiped after each
+ * datagram): no allocation per request, one send and (for an ACK) one recv.
+ *
+ * Where send() runs: the kernel handles a netlink request inside send(), and
+ * the first SA of an algorithm makes it load modules and self-test the
+ * crypto template there (0.2 to 13 s in the lab).  Such a request is sent
+ * from koffi's worker thread (`offThread`), so the event loop keeps serving
+ * meanwhile; the answer is queued before send() returns, and the recv that
+ * follows does not wait.  Other requests are sent from the calling thread:
+ * the hop to the worker and back costs several times the whole request
+ * (docs/PERFORMANCE.md, "raw koffi, send on the worker thread").
+ */
 export class RequestSocket {
   private readonly fd: number;
   private seq = Math.floor(Math.random() * 0x7fffffff) + 1;
+  private readonly tx = new MessageBuilder();
   private readonly rx = new Uint8Array(RECV_CHUNK);
+  private readonly queue = new SerialQueue();
   private closed = false;
 
   constructor(netns?: string) {
@@ -62,29 +82,37 @@ export class RequestSocket {
   }
 
   /**
-   * Send one request built with `seq` and collect the messages answering it
-   * until its ACK.  `onMessage` sees each data message (a view into the receive
-   * buffer, which is wiped after every datagram: copy what you keep).  The
-   * request buffer is wiped after sending.
+   * Send one request and collect the messages answering it until its ACK.
+   * `onMessage` sees each data message (a view into the receive buffer, which
+   * is wiped after every datagram: copy what you keep).
    */
-  request(op: string, build: (seq: number) => Uint8Array, onMessage?: (m: NlMessage) => void): void {
-    this.exchange(op, build, onMessage, false);
+  request(op: string, build: BuildRequest, onMessage?: (m: NlMessage) => void, offThread = false): Promise<void> {
+    return this.exchange(op, build, onMessage, false, offThread);
   }
 
   /** A dump (NLM_F_DUMP) until NLMSG_DONE. */
-  dump(op: string, build: (seq: number) => Uint8Array, onMessage: (m: NlMessage) => void): void {
-    this.exchange(op, build, onMessage, true);
+  dump(op: string, build: BuildRequest, onMessage: (m: NlMessage) => void): Promise<void> {
+    return this.exchange(op, build, onMessage, true, false);
   }
 
-  private exchange(op: string, build: (seq: number) => Uint8Array, onMessage: ((m: NlMessage) => void) | undefined, isDump: boolean): void {
-    if (this.closed) throw new KernelError(9, op);
-    const seq = this.nextSeq();
-    const req = build(seq);
-    try {
-      ffi.send(this.fd, req);
-    } finally {
-      req.fill(0);
-    }
+  private exchange(op: string, build: BuildRequest, onMessage: ((m: NlMessage) => void) | undefined, isDump: boolean, offThread: boolean): Promise<void> {
+    return this.queue.run(async () => {
+      if (this.closed) throw new KernelError(9, op);
+      const seq = this.nextSeq();
+      let req: Uint8Array | undefined;
+      try {
+        req = build(seq, this.tx);
+        if (offThread) await ffi.sendAsync(this.fd, req);
+        else ffi.send(this.fd, req);
+      } finally {
+        req?.fill(0);
+        this.tx.wipe();
+      }
+      this.receive(op, seq, onMessage, isDump);
+    });
+  }
+
+  private receive(op: string, seq: number, onMessage: ((m: NlMessage) => void) | undefined, isDump: boolean): void {
     for (;;) {
       const n = ffi.recv(this.fd, this.rx);
       try {
@@ -111,63 +139,39 @@ export class RequestSocket {
     }
   }
 
-  close(): void {
+  /** Closes once the requests under way are answered. */
+  async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    await this.queue.idle();
     ffi.close(this.fd);
   }
 }
 
+/** The multicast groups of the event socket: one line per group. */
+const EVENT_GROUPS = [XFRMNLGRP.ACQUIRE, XFRMNLGRP.EXPIRE, XFRMNLGRP.MAPPING];
+
 /**
- * The event socket.  `start(onBatch)` polls on koffi's worker thread and
- * drains with MSG_DONTWAIT; ENOBUFS (events lost) is reported as `overflow`.
+ * The event socket: an EventPump (poll on koffi's worker thread, drain with
+ * MSG_DONTWAIT, wipe) that splits each datagram into netlink messages.
+ * ENOBUFS (events lost) reaches `onError` like any other receive error.
  */
 export class EventSocket {
-  private readonly fd: number;
-  private readonly rx = new Uint8Array(RECV_CHUNK);
-  private running = false;
-  private stopped?: Promise<void>;
+  private readonly pump: EventPump;
 
   constructor(netns?: string) {
-    this.fd = openXfrm((1 << (XFRMNLGRP.ACQUIRE - 1)) | (1 << (XFRMNLGRP.EXPIRE - 1)) | (1 << (XFRMNLGRP.MAPPING - 1)), netnsPath(netns));
+    const groups = EVENT_GROUPS.reduce((g, n) => g | (1 << (n - 1)), 0);
+    this.pump = new EventPump(openXfrm(groups, netnsPath(netns)), RECV_CHUNK);
   }
 
-  start(onMessage: (m: NlMessage) => void, onOverflow: () => void, onError: (e: unknown) => void): void {
-    if (this.running) return;
-    this.running = true;
-    this.stopped = (async () => {
-      while (this.running) {
-        const readable = await ffi.pollReadableAsync(this.fd, 200);
-        if (!readable || !this.running) continue;
-        for (;;) {
-          let n: number;
-          try {
-            n = ffi.recv(this.fd, this.rx, true);
-          } catch (e) {
-            if (e instanceof KernelError && e.errno === ENOBUFS) {
-              onOverflow();
-              continue;
-            }
-            onError(e);
-            break;
-          }
-          if (n < 0) break;
-          try {
-            for (const m of parseMessages(this.rx.subarray(0, n))) onMessage(m);
-          } catch (e) {
-            onError(e);
-          } finally {
-            this.rx.fill(0, 0, n);
-          }
-        }
-      }
-    })();
+  start(onMessage: (m: NlMessage) => void, onError: (e: unknown) => void): void {
+    this.pump.start((d) => {
+      for (const m of parseMessages(d)) onMessage(m);
+    }, onError);
   }
 
   /** Stops polling (waits for the in-flight poll) and closes the socket. */
-  async close(): Promise<void> {
-    this.running = false;
-    await this.stopped;
-    ffi.close(this.fd);
+  close(): Promise<void> {
+    return this.pump.close();
   }
 }

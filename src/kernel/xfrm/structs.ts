@@ -224,8 +224,12 @@ export interface XfrmUserAcquire {
 
 // ---------------------------------------------------------------- helpers
 
+// The encoders write one struct through several helpers into one buffer: keep its DataView.
+let lastView: { b: Uint8Array; dv: DataView } | undefined;
+
 function view(b: Uint8Array): DataView {
-  return new DataView(b.buffer, b.byteOffset, b.byteLength);
+  if (lastView?.b !== b) lastView = { b, dv: new DataView(b.buffer, b.byteOffset, b.byteLength) };
+  return lastView.dv;
 }
 
 function need(b: Uint8Array, size: number, what: string): void {
@@ -536,26 +540,30 @@ export function decodeUserTmpls(b: Uint8Array): XfrmUserTmpl[] {
 
 // ---------------------------------------------------------------- algorithms
 
-function encodeAlgoCommon(size: number, keyOff: number, a: XfrmAlgo): Uint8Array {
-  const name = new TextEncoder().encode(a.name);
-  if (name.length >= 64) throw new NetlinkDecodeError(`algorithm name "${a.name}" too long`);
-  const b = new Uint8Array(size + a.key.length);
-  b.set(name, 0);
-  view(b).setUint32(L.xfrm_algo.alg_key_len, a.keyBits, true);
-  b.set(a.key, keyOff);
-  return b;
+const UTF8 = new TextEncoder();
+
+function encodeAlgoCommonInto(b: Uint8Array, base: number, keyOff: number, a: XfrmAlgo): void {
+  // alg_name is char[64], NUL-terminated: at most 63 bytes.
+  const { read } = UTF8.encodeInto(a.name, b.subarray(base, base + 63));
+  if (read !== a.name.length) throw new NetlinkDecodeError(`algorithm name "${a.name}" too long`);
+  view(b).setUint32(base + L.xfrm_algo.alg_key_len, a.keyBits, true);
+  b.set(a.key, base + keyOff);
 }
 
-/** xfrm_algo (XFRMA_ALG_CRYPT).  The result holds the key: wipe it. */
-export function encodeAlgo(a: XfrmAlgo): Uint8Array {
-  return encodeAlgoCommon(L.xfrm_algo.size, L.xfrm_algo.alg_key, a);
+/** Bytes of the xfrm_algo carrying `key`. */
+export const algoSize = (key: Uint8Array): number => L.xfrm_algo.size + key.length;
+/** Bytes of the xfrm_algo_auth / xfrm_algo_aead carrying `key`. */
+export const algoExtraSize = (key: Uint8Array): number => L.xfrm_algo_auth.size + key.length;
+
+/** xfrm_algo (XFRMA_ALG_CRYPT) at `base` of zeroed `b` (algoSize bytes); holds the key. */
+export function encodeAlgoInto(b: Uint8Array, base: number, a: XfrmAlgo): void {
+  encodeAlgoCommonInto(b, base, L.xfrm_algo.alg_key, a);
 }
 
-/** xfrm_algo_auth (XFRMA_ALG_AUTH_TRUNC) or xfrm_algo_aead (XFRMA_ALG_AEAD). */
-export function encodeAlgoExtra(a: XfrmAlgoExtra): Uint8Array {
-  const b = encodeAlgoCommon(L.xfrm_algo_auth.size, L.xfrm_algo_auth.alg_key, a);
-  view(b).setUint32(L.xfrm_algo_auth.alg_trunc_len, a.extraBits, true);
-  return b;
+/** xfrm_algo_auth (XFRMA_ALG_AUTH_TRUNC) / xfrm_algo_aead (XFRMA_ALG_AEAD) at `base` of zeroed `b` (algoExtraSize bytes); holds the key. */
+export function encodeAlgoExtraInto(b: Uint8Array, base: number, a: XfrmAlgoExtra): void {
+  encodeAlgoCommonInto(b, base, L.xfrm_algo_auth.alg_key, a);
+  view(b).setUint32(base + L.xfrm_algo_auth.alg_trunc_len, a.extraBits, true);
 }
 
 function keyBytes(bits: number): number {

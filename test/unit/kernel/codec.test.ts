@@ -6,7 +6,7 @@ import { SUITES, suiteBySadb, suiteByName, suiteFromXfrm, suitesAtLeast, normali
 import { KernelError, KernelValidationError, NetlinkDecodeError } from '../../../src/kernel/errors.js';
 import { isOwnedReqid, ownedReqid, type SaSpec } from '../../../src/kernel/types.js';
 import { decodeEvent, decodePolicyMessage, decodeSaMessage, encodeDelSa, encodeNewPolicy, encodeNewSa } from '../../../src/kernel/xfrm/messages.js';
-import { buildMessage, parseAttrs, parseError, parseMessages, NLM_F } from '../../../src/kernel/xfrm/netlink.js';
+import { buildMessage, MessageBuilder, parseAttrs, parseError, parseMessages, NLM_F } from '../../../src/kernel/xfrm/netlink.js';
 import {
   XFRM_MSG, XFRMA, decodeSelectorAt, decodeUserTmpls, decodeUsersaInfoAt, encodeSelectorInto, encodeUserAcquire, encodeUserExpire, encodeUserMapping,
   encodeUserTmpl, encodeUsersaInfo, infiniteLifetime, zeroCur, type XfrmSelector, type XfrmUsersaInfo,
@@ -38,6 +38,22 @@ describe('netlink framing', () => {
     new DataView(m.buffer).setUint32(0, 999, true);
     expect(() => parseMessages(m)).toThrow(NetlinkDecodeError);
     expect(() => parseAttrs(Uint8Array.of(2, 0, 1, 0), 0)).toThrow(NetlinkDecodeError);
+  });
+
+  it('reuses one MessageBuilder: each message as if built afresh, the previous one wiped, growth keeps content and wipes the old buffer', () => {
+    const b = new MessageBuilder(32);
+    const big = buildMessage(0x10, 1, 1, new Uint8Array(40).fill(7), [{ type: 2, data: new Uint8Array(30).fill(9) }], b);
+    expect(hex(big)).toBe(hex(buildMessage(0x10, 1, 1, new Uint8Array(40).fill(7), [{ type: 2, data: new Uint8Array(30).fill(9) }])));
+    const first = b.buf;
+    const small = buildMessage(0x11, 0, 2, Uint8Array.of(5), [], b);
+    expect(hex(small)).toBe(hex(buildMessage(0x11, 0, 2, Uint8Array.of(5))));
+    expect(b.buf.subarray(small.length).every((x) => x === 0)).toBe(true); // the longer message before it is gone
+    b.attr(3, 200); // grows
+    expect(b.buf).not.toBe(first);
+    expect(first.every((x) => x === 0)).toBe(true);
+    expect(b.buf.subarray(16, 20)).toEqual(Uint8Array.of(5, 0, 0, 0));
+    b.wipe();
+    expect(b.buf.every((x) => x === 0)).toBe(true);
   });
 
   it('reads the errno and extended-ACK message of a capped NLMSG_ERROR', () => {
