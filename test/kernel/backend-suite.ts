@@ -101,7 +101,7 @@ describe(`${bt.name} backend in the lab`, () => {
     t = await twoHosts(`k${bt.name.slice(0, 1).toLowerCase()}-`);
     ka = bt.open(t.nsPath('a'));
     kb = bt.open(t.nsPath('b'));
-  });
+  }, 300_000); // namespaces and veth in UML: slow on a loaded host (nothing here is timed)
   afterEach(async () => {
     await ka.flushOwned();
     await kb.flushOwned();
