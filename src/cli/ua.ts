@@ -7,6 +7,8 @@
  *   --timeline on call/answer: also a {"event": "timeline", "mark": ..., "at": <epoch ms>}
  *   line per call-setup instant (CallMark; `npm run bench -- call-setup` reads them)
  *   sipsec ua rekey --pid P         ask a running UA to re-INVITE all its calls (SIGUSR1)
+ *   sipsec ua move --pid P          the host's address changed: the running UA re-reads `address`
+ *                                   from its config, listens there and re-INVITEs its calls (SIGUSR2)
  *
  * Events are JSON lines on stdout: {"t": <epoch ms, µs precision>, "event": ..., "callId": ...}.
  * Exit 0 when every call was set up (and, for call, hung up) as asked.
@@ -20,7 +22,7 @@ import { udpMedia } from '../sip/ua/media.js';
 import { TransactionLayer } from '../sip/ua/transaction.js';
 import { NodeTransport } from '../sip/ua/transport.js';
 
-const USAGE = 'usage: sipsec ua --config F [--timeline] register | call URI [--duration S] [--rekey-after S] [--calls N] | answer [--count N] [--timeout S] | rekey --pid P\n';
+const USAGE = 'usage: sipsec ua --config F [--timeline] register | call URI [--duration S] [--rekey-after S] [--calls N] | answer [--count N] [--timeout S] | rekey --pid P | move --pid P\n';
 
 /** Epoch ms, µs precision, of a performance.now() reading. */
 const epochMs = (perfNow: number): number => Math.round((performance.timeOrigin + perfNow) * 1000) / 1000;
@@ -59,9 +61,9 @@ export async function runUa(argv: string[]): Promise<number> {
     return 2;
   }
   const [cmd, target] = positionals;
-  if (cmd === 'rekey') {
+  if (cmd === 'rekey' || cmd === 'move') {
     if (!values.pid) return usage();
-    process.kill(Number(values.pid), 'SIGUSR1');
+    process.kill(Number(values.pid), cmd === 'rekey' ? 'SIGUSR1' : 'SIGUSR2');
     return 0;
   }
   if (!values.config || !['register', 'call', 'answer'].includes(cmd ?? '') || (cmd === 'call' && !target)) return usage();
@@ -86,6 +88,17 @@ export async function runUa(argv: string[]): Promise<number> {
     for (const id of ua.activeCalls()) void ua.rekey(id);
   };
   process.on('SIGUSR1', rekeyAll);
+  // Mobility: the new address comes from the config file (a signal carries no data).
+  const moveAll = async (): Promise<void> => {
+    try {
+      const address = loadUaConfig(values.config!).address;
+      await transport.rebind(address);
+      await ua.move();
+    } catch (e) {
+      log({ event: 'move-failed', detail: (e as Error).message });
+    }
+  };
+  process.on('SIGUSR2', () => void moveAll());
   if (client) {
     await client.subscribe(['rekey-needed']);
     client.on('event', (ev) => {

@@ -7,6 +7,9 @@
  *   bob   10.0.0.2 ─┼─ bridge
  *   proxy 10.0.0.3 ─┘  kamailio (config/kamailio) as registrar + proxy for example.org
  *
+ * `family` picks the hosts' addresses: 'ipv4' (above, the default), 'ipv6'
+ * (fd00::1, ::2, ::3 only: no IPv4 address on any interface, not even lo) or
+ * 'dual' (both; SIP, media and the SAs then use the IPv6 ones).
  * sipsecd on alice and bob (PSK peers, or DH-HMAC, or DH with certificates;
  * linger 32 s = 64*T1), reference UAs run as
  * uid 65534 (`sipsec ua`), their JSON-lines events collected.
@@ -19,6 +22,9 @@ import { createTopology, type Topology } from './topology.js';
 
 export const ROOT = resolve(import.meta.dirname, '..', '..');
 export const ADDR = { alice: '10.0.0.1', bob: '10.0.0.2', proxy: '10.0.0.3' } as const;
+export const ADDR6 = { alice: 'fd00::1', bob: 'fd00::2', proxy: 'fd00::3' } as const;
+export type LabFamily = 'ipv4' | 'ipv6' | 'dual';
+type LabHost = keyof typeof ADDR;
 export const URI = { alice: 'sip:alice@example.org', bob: 'sip:bob@example.org' } as const;
 /** sipsecd's linger: until the SIP transaction timers (64*T1 = 32 s) have run out. */
 export const LINGER_SECONDS = 32;
@@ -52,6 +58,8 @@ export interface UaRun {
 export interface SipLab {
   readonly t: Topology;
   readonly dir: string;
+  /** The address each host's SIP, media and SAs use (IPv6 unless family is 'ipv4'). */
+  readonly addr: Readonly<Record<LabHost, string>>;
   /** Write the UA config of `host` (overrides as YAML lines) and return its path. */
   uaConfig(host: UaHost, extra?: Record<string, string>): string;
   /** Start `sipsec ua --config <cfg> ...args` on `host` as uid 65534. */
@@ -68,8 +76,9 @@ export interface SipLab {
  * CAROL with another PSK, so an offer made as carol fails bob's MAC check
  * (the 488 + MIKEY error case).
  */
-function daemonConfig(dir: string, host: UaHost, mikey: LabMikey): string {
+function daemonConfig(dir: string, host: UaHost, mikey: LabMikey, family: LabFamily, moveTo: readonly string[]): string {
   const peer: UaHost = host === 'alice' ? 'bob' : 'alice';
+  const addrs = (h: UaHost): string => [...labAddrs(family, h), ...(h === 'alice' ? moveTo : [])].map((a) => `"${a}"`).join(', ');
   const file = join(dir, `${host}-sipsecd.yaml`);
   const psk = (name: string) => `{ file: ${join(dir, name)}, format: hex }`;
   let credentials = `psk: ${psk('psk')}`;
@@ -83,8 +92,8 @@ function daemonConfig(dir: string, host: UaHost, mikey: LabMikey): string {
     file,
     `identities:
   - uri: ${URI[host]}
-    addresses: [${ADDR[host]}]
-${host === 'alice' ? `  - uri: ${CAROL}\n    addresses: [${ADDR.alice}]\n` : ''}peers:
+    addresses: [${addrs(host)}]
+${host === 'alice' ? `  - uri: ${CAROL}\n    addresses: [${addrs('alice')}]\n` : ''}peers:
   - match: ${URI[peer]}
     mode: ${mikey.mode}
     ${credentials}
@@ -108,28 +117,46 @@ async function waitFor(check: () => Promise<boolean>, what: string, ms = 15_000)
   throw new Error(`timed out waiting for ${what}`);
 }
 
-export async function startSipLab(opts: { auth?: boolean; prefix?: string; mikey?: LabMikey } = {}): Promise<SipLab> {
+/** A host's addresses in the lab for `family`, the IPv6 one first when it has one. */
+function labAddrs(family: LabFamily, h: LabHost): string[] {
+  return family === 'ipv4' ? [ADDR[h]] : family === 'ipv6' ? [ADDR6[h]] : [ADDR6[h], ADDR[h]];
+}
+
+const cidr = (a: string): string => `${a}/${a.includes(':') ? 64 : 24}`;
+const sipHostPort = (a: string, port: number): string => `${a.includes(':') ? `[${a}]` : a}:${port}`;
+
+export interface SipLabOptions {
+  auth?: boolean;
+  prefix?: string;
+  mikey?: LabMikey;
+  family?: LabFamily;
+  /** Addresses alice may move to mid-call (her sipsecd identity's other addresses). */
+  aliceMovesTo?: readonly string[];
+}
+
+export async function startSipLab(opts: SipLabOptions = {}): Promise<SipLab> {
+  const family = opts.family ?? 'ipv4';
+  const hosts = ['alice', 'bob', 'proxy'] as const;
   const t = await createTopology(
     {
-      hosts: [
-        { name: 'alice', addrs: [`${ADDR.alice}/24`] },
-        { name: 'bob', addrs: [`${ADDR.bob}/24`] },
-        { name: 'proxy', addrs: [`${ADDR.proxy}/24`] },
-      ],
-      links: [{ type: 'bridge', name: 'br', hosts: ['alice', 'bob', 'proxy'] }],
+      hosts: hosts.map((name) => ({ name, addrs: labAddrs(family, name).map(cidr) })),
+      links: [{ type: 'bridge', name: 'br', hosts: [...hosts] }],
     },
     opts.prefix ?? 'sip-',
   );
+  const addr = { alice: labAddrs(family, 'alice')[0]!, bob: labAddrs(family, 'bob')[0]!, proxy: labAddrs(family, 'proxy')[0]! };
   const dir = mkdtempSync('/tmp/siplab-');
   chmodSync(dir, 0o755);
   const procs: ChildProcess[] = [];
   try {
+    // IPv6 only: not even loopback keeps an IPv4 address.
+    if (family === 'ipv6') for (const h of hosts) await t.exec(h, ['ip', 'addr', 'del', '127.0.0.1/8', 'dev', 'lo']);
     writeFileSync(join(dir, 'psk'), '00112233445566778899aabbccddeeff00112233\n', { mode: 0o600 });
     writeFileSync(join(dir, 'psk-carol'), 'ffeeddccbbaa99887766554433221100ffeeddcc\n', { mode: 0o600 });
     for (const h of ['alice', 'bob'] as const) {
       mkdirSync(join(dir, h), { mode: 0o755 });
       chmodSync(join(dir, h), 0o755);
-      const d = t.spawn(h, [process.execPath, join(ROOT, 'bin/sipsecd.js'), '--config', daemonConfig(dir, h, opts.mikey ?? { mode: 'psk' })]);
+      const d = t.spawn(h, [process.execPath, join(ROOT, 'bin/sipsecd.js'), '--config', daemonConfig(dir, h, opts.mikey ?? { mode: 'psk' }, family, opts.aliceMovesTo ?? [])]);
       procs.push(d);
       const sock = join(dir, h, 'sipsecd.sock');
       await waitFor(async () => {
@@ -144,13 +171,13 @@ export async function startSipLab(opts: { auth?: boolean; prefix?: string; mikey
     const kam = t.spawn('proxy', [
       'kamailio', '-f', join(ROOT, 'config/kamailio/kamailio.cfg'), '-DD', '-E',
       ...(opts.auth === false ? [] : ['-A', 'WITH_AUTH']),
-      '-l', `udp:${ADDR.proxy}:5060`, '-l', `tcp:${ADDR.proxy}:5060`,
+      ...labAddrs(family, 'proxy').flatMap((a) => ['-l', `udp:${sipHostPort(a, 5060)}`, '-l', `tcp:${sipHostPort(a, 5060)}`]),
       '-Y', join(dir, 'kamailio'), '-m', '32', '-M', '8',
     ]);
     let kamLog = '';
     kam.stderr?.on('data', (c: Buffer) => (kamLog += c.toString()));
     procs.push(kam);
-    await waitFor(async () => (await t.exec('proxy', ['ss', '-ltnu'])).stdout.includes(`${ADDR.proxy}:5060`), `kamailio (${kamLog.slice(-500)})`);
+    await waitFor(async () => (await t.exec('proxy', ['ss', '-ltnu'])).stdout.includes(sipHostPort(addr.proxy, 5060)), `kamailio (${kamLog.slice(-500)})`);
   } catch (e) {
     for (const p of procs) p.kill('SIGKILL');
     await t.destroy();
@@ -160,13 +187,14 @@ export async function startSipLab(opts: { auth?: boolean; prefix?: string; mikey
   const lab: SipLab = {
     t,
     dir,
+    addr,
     uaConfig(host, extra = {}) {
       const file = join(dir, `${host}-ua-${Object.keys(extra).length}-${Math.random().toString(36).slice(2, 8)}.yaml`);
       const base: Record<string, string> = {
         uri: URI[host],
-        address: ADDR[host],
+        address: addr[host],
         port: '5060',
-        proxy: `${ADDR.proxy}:5060`,
+        proxy: JSON.stringify(sipHostPort(addr.proxy, 5060)),
         auth: `{ username: ${host}, password: ${PASSWORD[host]} }`,
         socket: join(dir, host, 'sipsecd.sock'),
         media: `{ port: ${host === 'alice' ? 40000 : 40002}, rate: 50 }`,

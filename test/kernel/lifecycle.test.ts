@@ -1,8 +1,10 @@
 // The SA lifecycle on the lab kernel, through two real sipsecd processes:
 // rekey under a running flow with no packet lost, expiry without rekey,
-// IPv6 calls, and a host that changes its address mid-call (mobility).
+// IPv6 calls, and a host that changes its address mid-call under a running
+// flow (mobility; IPv6-only hosts in ipv6.test.ts).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { SipsecEvent } from '../../src/client/client.js';
+import { moveUnderFlow } from './helpers/mobility.js';
 import { startPair, type Pair } from './helpers/sipsecd.js';
 
 /** ping output → packets transmitted and received. */
@@ -61,30 +63,11 @@ describe('rekey, mobility and IPv6', () => {
     cb.close();
   }, 120_000);
 
-  it('moves a call when the host changes its address mid-call (re-INVITE with new addresses)', async () => {
-    const { ca, cb } = await p.call('mv-1');
-    expect((await p.t.exec('a', ['ping', '-c', '1', '-W', '2', '10.0.0.2'])).code).toBe(0);
-    // The new address takes over the subnet when the old one goes (else Linux drops both).
-    await p.t.exec('a', ['sysctl', '-qw', 'net.ipv4.conf.eth0.promote_secondaries=1']);
-    await p.t.exec('a', ['ip', 'addr', 'add', '10.0.0.11/24', 'dev', 'eth0']);
-    await p.t.exec('a', ['ip', 'addr', 'del', '10.0.0.1/24', 'dev', 'eth0']);
-    await p.rekey(ca, cb, 'mv-1', '10.0.0.11', '10.0.0.2');
-    const state = await p.xfrm('b', 'state');
-    expect(state).toContain('src 10.0.0.11 dst 10.0.0.2');
-    expect(state).not.toContain('10.0.0.1 ');
-    expect((await p.t.exec('a', ['ping', '-c', '3', '-i', '0.2', '-W', '2', '10.0.0.2'])).code).toBe(0);
-    // The call moved: its peer entry is the new address; the old one is gone (an earlier
-    // test's released IPv6 peer may still be lingering, without calls).
-    const peers = (await cb.peers()).peers;
-    expect(peers.filter((x) => x.calls.length > 0).map((x) => x.peer)).toEqual(['10.0.0.11']);
-    expect(peers.map((x) => x.peer)).not.toContain('10.0.0.1');
-    const calls = (await cb.calls()).calls.map((c) => c.callId);
-    expect(calls).toContain('mv-1');
-    await ca.release('mv-1');
-    await cb.release('mv-1');
-    ca.close();
-    cb.close();
-  }, 120_000);
+  it('moves a call under a running flow when the host changes its address (re-INVITE with a new offer)', async () => {
+    const f = await moveUnderFlow(p, { callId: 'mv-1', oldA: '10.0.0.1', newA: '10.0.0.11', b: '10.0.0.2', plen: 24 });
+    // The figures for the report (the loss while a has no usable address is expected, not asserted).
+    console.log(`mobility IPv4: ${JSON.stringify(f)}`);
+  }, 180_000);
 });
 
 describe('expiry', () => {

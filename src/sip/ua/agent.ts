@@ -11,7 +11,9 @@
  * and the caller then retries in clear or gives up (`fallback`), always
  * with an event.  BYE, CANCEL, timeouts and failures release the call in
  * sipsecd (its linger keeps the SAs past the transaction timers).  A
- * re-INVITE with a new MIKEY offer rekeys.  With forking only the first
+ * re-INVITE with a new MIKEY offer rekeys; sent from a new address (`move`,
+ * mobility) it moves the call: the callee takes the new Contact as remote
+ * target and, from the re-INVITE's ACK on, sends media to the new SDP address.  With forking only the first
  * 2xx is keyed; any other 2xx is ACKed and hung up.
  */
 import { digestAuthorization } from '../digest.js';
@@ -24,10 +26,10 @@ import { buildAudioSdp, mediaFlows } from '../sdp.js';
 import { parseSipUri } from '../uri.js';
 import { type Timer } from './clock.js';
 import { buildResponse, header, newCallId, newTag } from './build.js';
-import { dialogNextHop, dialogRequest, inDialog, uacDialog, uasDialog, uriTarget, type Dialog } from './dialog.js';
+import { dialogNextHop, dialogRequest, inDialog, refreshTarget, uacDialog, uasDialog, uriTarget, type Dialog } from './dialog.js';
 import type { Media, MediaFactory, MediaStats } from './media.js';
 import { ServerTransaction, TransactionLayer, type TransactionUser } from './transaction.js';
-import type { Target } from './transport.js';
+import { formatHostPort, type Target } from './transport.js';
 
 /** The sipsecd operations a UA needs (SipsecClient implements them). */
 export interface Keying {
@@ -121,6 +123,8 @@ interface Call {
   rang?: boolean;
   media?: Media;
   peerMedia?: { address: string; port: number };
+  /** UAS: the peer's new media address from a re-INVITE, used from its ACK on (its SAs are in by then). */
+  movedMedia?: { address: string; port: number };
   mediaStarted: boolean;
   finish: (o: CallOutcome) => void;
   done: Promise<CallOutcome>;
@@ -162,8 +166,12 @@ export class UserAgent implements TransactionUser {
   }
 
   get #contact(): string {
-    const { address, port } = this.#local;
-    return `<sip:${this.#user}@${address.includes(':') ? `[${address}]` : address}:${port}>`;
+    return `<sip:${this.#user}@${this.#hostPort}>`;
+  }
+
+  /** Our host:port as SIP writes it (an IPv6 literal in brackets): Contact, Warning agent (RFC 3261 §25.1). */
+  get #hostPort(): string {
+    return formatHostPort(this.#local.address, this.#local.port);
   }
 
   #outbound(uri: string): Target {
@@ -426,6 +434,7 @@ export class UserAgent implements TransactionUser {
           }
           void (async () => {
             try {
+              refreshTarget(dialog, res);
               const parts = extractSipsecParts(header(res, 'Content-Type') ?? '', res.body);
               if (parts.mikey === undefined) throw new SipError(488, 're-INVITE 2xx without MIKEY');
               const { sas } = await this.keying.confirm({ callId, mikey: b64(parts.mikey), peerAddress: call.peerMedia?.address ?? '', sdp: parts.sdp });
@@ -445,6 +454,30 @@ export class UserAgent implements TransactionUser {
         },
       });
     });
+  }
+
+  /**
+   * Our address changed and the transport listens on the new one already:
+   * move each established call's media there and re-INVITE it with a new
+   * MIKEY offer from the new address (its SAs move in sipsecd).  Resolves
+   * with the calls that moved.
+   */
+  async move(): Promise<string[]> {
+    const address = this.#local.address;
+    this.log({ event: 'move-start', address });
+    const moved: string[] = [];
+    for (const id of this.activeCalls()) {
+      const call = this.#calls.get(id)!;
+      try {
+        await call.media?.rebind(address);
+      } catch (e) {
+        this.log({ event: 'media-failed', callId: id, detail: (e as Error).message });
+        continue;
+      }
+      if (await this.rekey(id)) moved.push(id);
+    }
+    this.log({ event: 'move-done', address, calls: moved });
+    return moved;
   }
 
   /** End a call: BYE when established, CANCEL-like local end otherwise. */
@@ -536,7 +569,7 @@ export class UserAgent implements TransactionUser {
     }
     const flow = parts.sdp === undefined ? undefined : safe(() => mediaFlows(parts.sdp!)[0]);
     if (flow === undefined) {
-      await reject(488, [{ name: 'Warning', value: `304 ${this.#local.address} "no usable media in SDP"` }]);
+      await reject(488, [{ name: 'Warning', value: `304 ${this.#hostPort} "no usable media in SDP"` }]);
       return;
     }
     call.peerMedia = { address: flow.address, port: flow.port };
@@ -544,7 +577,7 @@ export class UserAgent implements TransactionUser {
     let body: { contentType: string; body: Uint8Array } = { contentType: 'application/sdp', body: enc(sdp) };
     const keyed = parts.mikey !== undefined && this.opts.ipsec;
     if (!keyed && this.opts.ipsec && this.opts.fallback !== 'clear') {
-      await reject(488, [{ name: 'Warning', value: `399 ${this.#local.address} "IPsec (MIKEY) required"` }]);
+      await reject(488, [{ name: 'Warning', value: `399 ${this.#hostPort} "IPsec (MIKEY) required"` }]);
       return;
     }
     tx.respond(buildResponse(req, 180, { toTag: localTag, headers: [{ name: 'Contact', value: this.#contact }] }));
@@ -572,7 +605,7 @@ export class UserAgent implements TransactionUser {
         const extra = (e as { extra?: Record<string, unknown> }).extra ?? {};
         const code = (e as { code?: unknown }).code;
         const why = typeof code === 'string' ? code : 'error';
-        const headers: Header[] = [{ name: 'Warning', value: typeof extra.warning === 'string' ? extra.warning : `399 ${this.#local.address} "sipsecd: ${why}"` }];
+        const headers: Header[] = [{ name: 'Warning', value: typeof extra.warning === 'string' ? extra.warning : `399 ${this.#hostPort} "sipsecd: ${why}"` }];
         const mikeyErr = typeof extra.mikey === 'string' ? unb64(extra.mikey) : undefined;
         if (mikeyErr) headers.push({ name: 'Content-Type', value: 'application/mikey' });
         this.log({ event: 'answer-refused', callId: call.id, code: why, detail: (e as Error).message });
@@ -615,9 +648,13 @@ export class UserAgent implements TransactionUser {
   async #onReInvite(call: Call, req: SipRequest, tx: ServerTransaction): Promise<void> {
     const d = call.dialog!;
     d.remoteSeq = cseq(req).seq;
+    refreshTarget(d, req);
     this.log({ event: 'reinvite-received', callId: call.id });
     try {
       const parts = extractSipsecParts(header(req, 'Content-Type') ?? '', req.body);
+      // The peer may have moved (mobility): its new SDP names where it is now.
+      const flow = parts.sdp === undefined ? undefined : safe(() => mediaFlows(parts.sdp!)[0]);
+      const peerMedia = flow ? { address: flow.address, port: flow.port } : call.peerMedia;
       let body: { contentType: string; body: Uint8Array } = { contentType: 'application/sdp', body: enc(this.#sdp()) };
       if (parts.mikey !== undefined) {
         const ans = await this.keying.answer({
@@ -625,17 +662,18 @@ export class UserAgent implements TransactionUser {
           localUri: this.opts.uri,
           peerUri: call.peerUri,
           mikey: b64(parts.mikey),
-          peerAddress: call.peerMedia?.address ?? '',
+          peerAddress: peerMedia?.address ?? '',
           localAddress: this.#local.address,
           ...(parts.sdp ? { sdp: parts.sdp } : {}),
         });
         this.log({ event: 'rekey-done', callId: call.id, sas: ans.sas.length });
         body = buildSipsecBody({ mikey: unb64(ans.mikey), sdp: this.#sdp() });
       }
+      if (peerMedia && (peerMedia.address !== call.peerMedia?.address || peerMedia.port !== call.peerMedia.port)) call.movedMedia = peerMedia;
       tx.respond(buildResponse(req, 200, { headers: [{ name: 'Contact', value: this.#contact }, { name: 'Content-Type', value: body.contentType }], body: body.body }));
     } catch (e) {
       const extra = (e as { extra?: Record<string, unknown> }).extra ?? {};
-      const warning = typeof extra.warning === 'string' ? extra.warning : `399 ${this.#local.address} "re-INVITE refused"`;
+      const warning = typeof extra.warning === 'string' ? extra.warning : `399 ${this.#hostPort} "re-INVITE refused"`;
       tx.respond(buildResponse(req, 488, { headers: [{ name: 'Warning', value: warning }] }));
       this.log({ event: 'rekey-failed', callId: call.id, detail: (e as Error).message });
     }
@@ -645,7 +683,16 @@ export class UserAgent implements TransactionUser {
     const call = this.#calls.get(safe(() => callIdOf(req)) ?? '');
     if (call === undefined || call.dialog === undefined || !inDialog(call.dialog, req) || call.role !== 'callee') return;
     call.okTimer?.cancel();
-    if (call.mediaStarted) return;
+    if (call.mediaStarted) {
+      // The ACK of a re-INVITE that moved the peer: its SAs at the new address are in, send there.
+      const moved = call.movedMedia;
+      if (moved === undefined) return;
+      call.movedMedia = undefined;
+      call.peerMedia = moved;
+      call.media?.start(moved);
+      this.log({ event: 'media-moved', callId: call.id, to: formatHostPort(moved.address, moved.port) });
+      return;
+    }
     this.#mark('ack-received', call.id);
     this.log({ event: 'ack-received', callId: call.id });
     void this.#startMedia(call);

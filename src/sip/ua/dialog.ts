@@ -70,6 +70,12 @@ export function uasDialog(invite: SipRequest, localTag: string): Dialog {
   };
 }
 
+/** Target refresh (§12.2.1.2, §12.2.2): a re-INVITE or its 2xx with a Contact moves the remote target there. */
+export function refreshTarget(d: Dialog, msg: SipMessage): void {
+  const c = contactUri(msg);
+  if (c !== '') d.remoteTarget = c;
+}
+
 /** Does `msg` (a request received by us) belong to dialog `d`? */
 export function inDialog(d: Dialog, msg: SipMessage): boolean {
   try {

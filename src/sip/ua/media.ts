@@ -27,8 +27,10 @@ export interface MediaStats {
 }
 
 export interface Media {
-  /** Begin sending to the peer (its SDP c= address and m= port). */
+  /** Begin sending to the peer (its SDP c= address and m= port); when sending already, send there from now on (the peer moved). */
   start(peer: { address: string; port: number }): void;
+  /** Receive and send on `address` from now on (our address changed), same port, same sequence. */
+  rebind(address: string): Promise<void>;
   /** Stop sending (and, a moment later, receiving); the counts so far. */
   stop(): MediaStats;
   close(): void;
@@ -78,28 +80,43 @@ export function rtpPacket(seq: number, ssrc: number): Uint8Array {
   return p;
 }
 
+async function bindUdp(address: string, port: number): Promise<Socket> {
+  const sock = createSocket(isIPv6(address) ? 'udp6' : 'udp4');
+  await new Promise<void>((resolve, reject) => {
+    sock.once('error', reject);
+    sock.bind(port, address, () => resolve());
+  });
+  sock.on('error', () => {});
+  return sock;
+}
+
 export function udpMedia(ratePerSecond: number): MediaFactory {
   return async (local) => {
-    const sock: Socket = createSocket(isIPv6(local.address) ? 'udp6' : 'udp4');
-    await new Promise<void>((resolve, reject) => {
-      sock.once('error', reject);
-      sock.bind(local.port, local.address, () => resolve());
-    });
+    let sock = await bindUdp(local.address, local.port);
     const counter = new MediaCounter();
-    sock.on('message', (m) => counter.packet(m));
-    sock.on('error', () => {});
+    const receive = (m: Buffer): void => counter.packet(m);
+    sock.on('message', receive);
     const ssrc = randomBytes(4).readUInt32BE();
     let timer: NodeJS.Timeout | undefined;
+    let target = { address: '', port: 0 };
     return {
       start(peer) {
+        target = { ...peer };
         if (timer) return;
         let seq = 0;
         const send = (): void => {
-          sock.send(rtpPacket(seq++, ssrc), peer.port, peer.address, () => {});
+          sock.send(rtpPacket(seq++, ssrc), target.port, target.address, () => {});
           counter.sent += 1;
         };
         send();
         timer = setInterval(send, 1000 / ratePerSecond);
+      },
+      async rebind(address) {
+        const next = await bindUdp(address, local.port);
+        next.on('message', receive);
+        const old = sock;
+        sock = next;
+        old.close();
       },
       stop() {
         if (timer) clearInterval(timer);

@@ -42,12 +42,28 @@ export function formatHostPort(address: string, port: number): string {
   return `${isIPv6(address) ? `[${address}]` : address}:${port}`;
 }
 
+/** A TCP listener and a UDP socket on `address:port` (port 0: the TCP listener picks one, the UDP socket takes the same). */
+async function bindBoth(address: string, port: number): Promise<{ udp: UdpSocket; tcp: Server; bound: number }> {
+  const tcp = createServer();
+  await new Promise<void>((resolve, reject) => {
+    tcp.once('error', reject);
+    tcp.listen({ host: address, port }, () => resolve());
+  });
+  const bound = (tcp.address() as { port: number }).port;
+  const udp = createSocket(isIPv6(address) ? 'udp6' : 'udp4');
+  await new Promise<void>((resolve, reject) => {
+    udp.once('error', reject);
+    udp.bind(bound, address, () => resolve());
+  });
+  return { udp, tcp, bound };
+}
+
 /** UDP socket and TCP listener on `address:port` (port 0: pick one, the same for both). */
 export class NodeTransport implements Transport {
   onMessage: (msg: SipMessage, from: Target) => void = () => {};
   onError: (detail: string) => void = () => {};
-  readonly #udp: UdpSocket;
-  readonly #tcp: Server;
+  #udp: UdpSocket;
+  #tcp: Server;
   readonly #conns = new Map<string, Socket>();
   #local: { address: string; port: number };
 
@@ -55,24 +71,36 @@ export class NodeTransport implements Transport {
     this.#udp = udp;
     this.#tcp = tcp;
     this.#local = local;
-    udp.on('message', (data, rinfo) => this.#receive(data, { transport: 'udp', address: rinfo.address, port: rinfo.port }));
-    udp.on('error', (e) => this.onError(`udp: ${e.message}`));
-    tcp.on('connection', (s) => this.#adopt(s, { transport: 'tcp', address: s.remoteAddress ?? '', port: s.remotePort ?? 0 }));
+    this.#attach();
+  }
+
+  #attach(): void {
+    this.#udp.on('message', (data, rinfo) => this.#receive(data, { transport: 'udp', address: rinfo.address, port: rinfo.port }));
+    this.#udp.on('error', (e) => this.onError(`udp: ${e.message}`));
+    this.#tcp.on('connection', (s) => this.#adopt(s, { transport: 'tcp', address: s.remoteAddress ?? '', port: s.remotePort ?? 0 }));
   }
 
   static async listen(address: string, port: number): Promise<NodeTransport> {
-    const tcp = createServer();
-    await new Promise<void>((resolve, reject) => {
-      tcp.once('error', reject);
-      tcp.listen({ host: address, port }, () => resolve());
-    });
-    const bound = (tcp.address() as { port: number }).port;
-    const udp = createSocket(isIPv6(address) ? 'udp6' : 'udp4');
-    await new Promise<void>((resolve, reject) => {
-      udp.once('error', reject);
-      udp.bind(bound, address, () => resolve());
-    });
+    const { udp, tcp, bound } = await bindBoth(address, port);
     return new NodeTransport(udp, tcp, { address, port: bound });
+  }
+
+  /**
+   * Our address changed (mobility): listen on `address`, same port, and drop
+   * the old sockets and connections.  Via, Contact and SDP use the new
+   * address from now on.
+   */
+  async rebind(address: string): Promise<void> {
+    const { udp, tcp } = await bindBoth(address, this.#local.port);
+    const [oldUdp, oldTcp] = [this.#udp, this.#tcp];
+    this.#udp = udp;
+    this.#tcp = tcp;
+    this.#local = { address, port: this.#local.port };
+    this.#attach();
+    for (const c of this.#conns.values()) c.destroy();
+    this.#conns.clear();
+    oldUdp.close();
+    oldTcp.close();
   }
 
   get local(): { address: string; port: number } {
@@ -152,6 +180,12 @@ export class MemoryNetwork {
     return t;
   }
 
+  /** `t` is reachable at `address` (same port) instead of its old address. */
+  move(t: MemoryTransport, address: string): void {
+    this.#ends.delete(`${t.local.address}:${t.local.port}`);
+    this.#ends.set(`${address}:${t.local.port}`, t);
+  }
+
   deliver(from: Target, to: Target, data: Uint8Array): void {
     this.sent.push({ from, to, data });
     if (this.drop(to, data)) return;
@@ -170,10 +204,23 @@ export class MemoryNetwork {
 export class MemoryTransport implements Transport {
   onMessage: (msg: SipMessage, from: Target) => void = () => {};
   onError: (detail: string) => void = () => {};
+  #local: { readonly address: string; readonly port: number };
   constructor(
     readonly net: MemoryNetwork,
-    readonly local: { readonly address: string; readonly port: number },
-  ) {}
+    local: { readonly address: string; readonly port: number },
+  ) {
+    this.#local = local;
+  }
+
+  get local(): { readonly address: string; readonly port: number } {
+    return this.#local;
+  }
+
+  /** As NodeTransport.rebind: our address changed. */
+  async rebind(address: string): Promise<void> {
+    this.net.move(this, address);
+    this.#local = { address, port: this.#local.port };
+  }
 
   send(target: Target, data: Uint8Array): void {
     this.net.deliver({ transport: target.transport, ...this.local }, target, data);

@@ -43,9 +43,13 @@ class FakeKeying implements Keying {
   }
 }
 
-function fakeMedia(trace: string[], name: string): MediaFactory {
-  return async (): Promise<Media> => ({
-    start: () => void trace.push(`${name}:media`),
+function fakeMedia(trace: string[], name: string, log: string[] = []): MediaFactory {
+  return async (local): Promise<Media> => ({
+    start: (peer) => {
+      trace.push(`${name}:media`);
+      log.push(`${name} ${local.address} -> ${peer.address}`);
+    },
+    rebind: async (address) => void log.push(`${name} rebind ${address}`),
     stop: () => ({ sent: 5, received: 5, firstSeq: 0, lostAtStart: 0, lostInside: 0 }),
     close: () => {},
   });
@@ -70,13 +74,14 @@ function pair(aOpts: Partial<UaOptions> = {}, bOpts: Partial<UaOptions> = {}) {
     deliver(from, to, data);
   };
   const log = (who: string) => (e: UaEvent) => events.push({ ...e, who });
-  const alice = new UserAgent(new TransactionLayer(ta, clock), { ...base, uri: 'sip:alice@example.org', ...aOpts }, ka, fakeMedia(trace, 'alice'), log('alice'));
-  const bob = new UserAgent(new TransactionLayer(tb, clock), { ...base, uri: 'sip:bob@example.org', ...bOpts }, kb, fakeMedia(trace, 'bob'), log('bob'));
+  const media: string[] = [];
+  const alice = new UserAgent(new TransactionLayer(ta, clock), { ...base, uri: 'sip:alice@example.org', ...aOpts }, ka, fakeMedia(trace, 'alice', media), log('alice'));
+  const bob = new UserAgent(new TransactionLayer(tb, clock), { ...base, uri: 'sip:bob@example.org', ...bOpts }, kb, fakeMedia(trace, 'bob', media), log('bob'));
   const settle = async () => {
     for (let i = 0; i < 30; i++) await new Promise((r) => setImmediate(r));
   };
   const wire = () => net.sent.map((s) => parseSipMessage(s.data));
-  return { net, clock, trace, events, ka, kb, alice, bob, settle, wire };
+  return { net, clock, trace, events, ka, kb, alice, bob, settle, wire, ta, media };
 }
 
 const named = (msgs: SipMessage[], what: string) => msgs.filter((m) => (m.kind === 'request' ? m.method : String(m.status)) === what);
@@ -166,6 +171,25 @@ describe('UA call flow', () => {
     expect(of('alice')).toEqual(['dial', 'invite-sent', 'ringing-received', 'ok-received', 'sas-installed', 'ack-sent', 'session-ready']);
     expect(of('bob')).toEqual(['invite-received', 'ringing-sent', 'accepted', 'sas-installed', 'ok-sent', 'ack-received', 'session-ready']);
     expect(marks.every((m) => m.endsWith(':true:true'))).toBe(true);
+  });
+
+  it('moves a call: re-INVITE from the new address, the callee answers for it and sends media there from the ACK on', async () => {
+    const p = pair();
+    const c = await p.alice.call('sip:bob@10.0.0.2');
+    await p.settle();
+    p.trace.length = 0;
+    p.media.length = 0;
+    await p.ta.rebind('10.0.0.11');
+    expect(await Promise.all([p.alice.move(), p.settle()]).then(([ids]) => ids)).toEqual([c.callId]);
+    await p.settle();
+    expect(p.trace.filter((x) => !x.startsWith('wire:1'))).toEqual(['alice:offer', 'wire:INVITE', 'bob:answer', 'wire:200', 'alice:confirm', 'wire:ACK', 'bob:media']);
+    expect(p.media).toEqual(['alice rebind 10.0.0.11', 'bob 10.0.0.2 -> 10.0.0.11']);
+    const reinvite = named(p.wire(), 'INVITE')[1]!;
+    expect(header(reinvite, 'Contact')).toBe('<sip:alice@10.0.0.11:5060>');
+    expect(header(reinvite, 'Via')).toMatch(/^SIP\/2.0\/UDP 10\.0\.0\.11:5060;/);
+    // Target refresh: bob's next in-dialog request goes to alice's new Contact.
+    await Promise.all([p.bob.hangup(c.callId), p.settle()]);
+    expect(named(p.wire(), 'BYE')[0]).toMatchObject({ kind: 'request', uri: 'sip:alice@10.0.0.11:5060' });
   });
 
   it('retransmits the 2xx until the ACK arrives (§13.3.1.4)', async () => {
