@@ -12,7 +12,7 @@
  * only with the SAs in place.  No exchange failure leaves a reserved SPI or a
  * half-installed pair behind.
  */
-import { KernelError } from '../kernel/errors.js';
+import { KernelAlgorithmError, KernelError } from '../kernel/errors.js';
 import type { KernelIpsec } from '../kernel/types.js';
 import { MikeyError, errNoName } from '../mikey/errors.js';
 import { createOffer, verifyResponse, type InitiatorState } from '../mikey/initiator.js';
@@ -283,7 +283,9 @@ export class SipsecService {
       return saInfos(snap, call.callId);
     } catch (e) {
       await onFailure();
-      throw kernelFailure(e);
+      const failure = kernelFailure(e);
+      this.d.log.error('sas not installed', { callId: call.callId, peer: call.peerUri, code: failure.code, reason: failure.message });
+      throw failure;
     } finally {
       result.wipe();
       // One save per exchange, before the UA gets its answer: the SAs and the replay cache.
@@ -378,8 +380,23 @@ function mikeyFailure(e: unknown): RequestError {
   throw e;
 }
 
+/**
+ * A kernel refusal as the UA sees it.  A suite this kernel cannot do refuses
+ * the offer with 488 (RFC 3261 §21.4.26: the session description is not
+ * acceptable here) and names the suite; the daemon never falls back to
+ * another suite on its own.
+ */
 function kernelFailure(e: unknown): RequestError {
   if (e instanceof RequestError) return e;
+  if (e instanceof KernelAlgorithmError) {
+    return new RequestError('unsupported-suite', e.message, {
+      sipStatus: 488,
+      suite: e.suite,
+      algorithms: e.algorithms,
+      errno: e.code,
+      warning: `399 sipsec "this host's kernel cannot do ${e.suite}"`,
+    });
+  }
   if (e instanceof KernelError) return new RequestError('kernel', e.message, { sipStatus: 500, errno: e.code });
   if (e instanceof MikeyError) return mikeyFailure(e);
   throw e;

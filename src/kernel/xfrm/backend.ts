@@ -3,7 +3,8 @@
  * request socket (and, on the first `events()` call, the event socket) inside
  * the given network namespace; one process can drive several namespaces.
  */
-import { KernelError } from '../errors.js';
+import { suiteByName } from '../algorithms.js';
+import { KernelError, algorithmFailure } from '../errors.js';
 import type {
   AllocSpiRequest,
   KernelEvent,
@@ -118,9 +119,14 @@ export class XfrmBackend implements KernelIpsec {
   }
 
   /** NEWSA / UPDSA: from the worker thread while the SA's algorithm set is cold (see RequestSocket). */
+  /** A refusal naming the suite when the kernel lacks one of its algorithms (KernelAlgorithmError). */
   private async installSa(op: string, spec: SaSpec, update: boolean): Promise<void> {
     const set = algorithmSet(spec);
-    await this.req.request(op, (seq, b) => encodeNewSa(spec, seq, update, b), undefined, !warmSets.has(set));
+    try {
+      await this.req.request(op, (seq, b) => encodeNewSa(spec, seq, update, b), undefined, !warmSets.has(set));
+    } catch (e) {
+      throw algorithmFailure(e, suiteByName(spec.suite));
+    }
     warmSets.add(set);
   }
 

@@ -52,6 +52,8 @@ export interface PairOptions {
   maxConnections?: number;
   /** Extra sipsecd arguments, e.g. ['--log-level', 'debug']. */
   daemonArgs?: string[];
+  /** The `algorithms` line of both configs (default: aes-gcm-128 offered, aes-cbc-128-hmac-sha1 the minimum). */
+  algorithms?: { suites: string[]; minimum: string };
 }
 
 export async function startPair(o: PairOptions): Promise<Pair> {
@@ -79,7 +81,7 @@ peers:
   - match: "${o.peerMatch ?? peer.uri}"
     mode: psk
     psk: { file: ${join(dir, 'psk')}, format: hex }
-algorithms: { suites: [aes-gcm-128], minimum: aes-cbc-128-hmac-sha1 }
+algorithms: { suites: [${(o.algorithms?.suites ?? ['aes-gcm-128']).join(', ')}], minimum: ${o.algorithms?.minimum ?? 'aes-cbc-128-hmac-sha1'} }
 access: { users: [65534] }
 socket: { path: ${join(dir, me.host, 'sipsecd.sock')}, mode: "0660"${o.maxConnections ? `, maxConnections: ${o.maxConnections}` : ''} }
 stateDir: ${join(dir, me.host, 'state')}
