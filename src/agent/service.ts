@@ -14,13 +14,13 @@
  */
 import { KernelAlgorithmError, KernelError } from '../kernel/errors.js';
 import type { KernelIpsec } from '../kernel/types.js';
-import { MikeyError, errNoName } from '../mikey/errors.js';
+import { ErrNo, MikeyError, errNoName } from '../mikey/errors.js';
 import { createOffer, verifyResponse, type InitiatorState } from '../mikey/initiator.js';
 import type { Credentials } from '../mikey/modes/types.js';
 import { normalizeSipUri } from '../mikey/pke.js';
 import { policyForSuite, suiteNamed } from '../mikey/negotiate.js';
 import type { ReplayCache } from '../mikey/replay.js';
-import { respond } from '../mikey/responder.js';
+import { refuseOffer, respond } from '../mikey/responder.js';
 import type { ExchangeResult } from '../mikey/result.js';
 import type { IpsecPolicy } from '../mikey/sp.js';
 import { UDP_ENCAP_ESPINUDP } from '../mikey/sp.js';
@@ -230,6 +230,11 @@ export class SipsecService {
     }
     const sas = await this.install({ callId: a.callId, owner: ctx.caller.uid, localUri: a.localUri, peerUri: a.peerUri }, outcome.result, 'responder', a.sdp, () => {
       if (!existing) this.owners.release(a.callId);
+    }).catch((e: unknown) => {
+      // The kernel cannot do the suite we accepted: refuse the offer in MIKEY too (Err 10, SP parameter not supported).
+      if (!(e instanceof RequestError) || e.code !== 'unsupported-suite') throw e;
+      const refusal = refuseOffer(Buffer.from(a.mikey, 'base64'), ErrNo.INVALID_SPPAR, { credentials: creds, nowMs: this.now() });
+      throw new RequestError(e.code, e.message, { ...e.extra, mikeyErr: ErrNo.INVALID_SPPAR, mikey: b64(refusal) });
     });
     this.calls.established(existing ?? this.info(a.callId, who(ctx), a.localUri, a.peerUri, 'established'));
     return { mikey: b64(outcome.response), contentType: 'application/mikey', sas };

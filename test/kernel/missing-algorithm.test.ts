@@ -4,8 +4,8 @@
 // must refuse an SA of the 3DES suite with a KernelAlgorithmError naming the
 // suite and the algorithm, leave nothing installed, and work again once the
 // module may load.  sipsecd must refuse such an offer with a typed error (488,
-// naming the suite), log it, keep serving, and leave no half pair on either
-// side.  The deny list and unloading make this independent of what earlier
+// naming the suite, with a MIKEY Err 10 message for the caller), log it, keep
+// serving, and leave no half pair on either side.  The deny list and unloading make this independent of what earlier
 // test files of the same boot loaded.
 import { existsSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -95,15 +95,23 @@ describe('sipsecd when the kernel cannot do the negotiated suite', () => {
         expect(e.extra.algorithms).toEqual(['cbc(des3_ede)', 'hmac(sha1)']);
         expect(e.message).toContain(`kernel cannot do ${SUITE} (cbc(des3_ede), hmac(sha1))`);
         expect(e.extra.warning).toBe(`399 sipsec "this host's kernel cannot do ${SUITE}"`);
+        // ... and a MIKEY error message for the 488: Err 10, SP parameter not supported.
+        expect(e.extra.mikeyErr).toBe(10);
+        expect(e.mikey).toBeDefined();
         // Logged as a typed error, without key material (the message has names only).
         const line = p.log('b').split('\n').find((l) => l.includes('"sas not installed"'));
         expect(line, p.log('b')).toBeDefined();
         expect(JSON.parse(line!)).toMatchObject({ level: 'error', callId: 'nomod', code: 'unsupported-suite' });
-        // Nothing of the call on b; a keeps only its reserved SPI until the UA gives up.
+        // Nothing of the call on b; a keeps only its reserved SPI until the refusal reaches it.
         expect(await p.xfrm('b', 'state')).toBe('');
         expect(await p.xfrm('b', 'policy')).toBe('');
         expect((await cb.calls()).calls).toEqual([]);
-        await ca.release('nomod');
+        // The caller's daemon reads the refusal (as its UA passes on the 488's MIKEY body) and ends the call.
+        const refused = await ca.confirm({ callId: 'nomod', mikey: e.mikey!, peerAddress: '10.0.0.2' }).catch((x: unknown) => x);
+        expect(refused).toBeInstanceOf(SipsecClientError);
+        expect((refused as SipsecClientError).code).toBe('mikey-rejected');
+        expect((refused as SipsecClientError).extra.mikeyErr).toBe(10);
+        expect((await ca.calls()).calls).toEqual([]);
         expect(await p.xfrm('a', 'state')).toBe('');
         expect(await p.xfrm('a', 'policy')).toBe('');
       });
