@@ -141,11 +141,13 @@ export async function runLoad(spec: LoadSpec, onProgress: (what: string) => void
     let started = 0;
     let lastProgress = 0;
     try {
-      // Open loop: calls start on schedule whether or not earlier ones finished.
+      // Open loop: calls start on schedule whether or not earlier ones finished.  Behind
+      // schedule it still yields before each start: a loop that did not would send every
+      // request before reading any answer (all of them then time out at once).
       while (started < total) {
         const due = wall0 + (started * 1000) / spec.rate;
         const wait = due - performance.now();
-        if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+        await new Promise((r) => (wait > 0 ? setTimeout(r, wait) : setImmediate(r)));
         const n = started++;
         running.push(
           oneCall(`load-${n}`, ca[n % spec.clients]!, cb[n % spec.clients]!, n, spec.holdMs, lat)
