@@ -44,6 +44,8 @@ export const LOAD_SIZES: Record<BenchSize, LoadSpec> = {
 
 /** Calls on the idle daemons before the load: the latency baseline of this run. */
 const IDLE_CALLS = 20;
+/** Calls started at most before the scheduler yields, when behind schedule. */
+const BATCH = 100;
 /** Seconds a released peer's SAs linger in both daemons. */
 const LINGER = 1;
 /** Flat memory: RSS growth over the second half of the load, as a share of the RSS at its middle. */
@@ -142,29 +144,35 @@ export async function runLoad(spec: LoadSpec, onProgress: (what: string) => void
     let lastProgress = 0;
     try {
       // Open loop: calls start on schedule whether or not earlier ones finished.  Behind
-      // schedule it still yields before each start: a loop that did not would send every
-      // request before reading any answer (all of them then time out at once).
+      // schedule it starts every call now due (at most BATCH) and then yields: never
+      // yielding sent every request before reading any answer (all of them then timed
+      // out at once), and one start per loop turn fell ever further behind.
       while (started < total) {
-        const due = wall0 + (started * 1000) / spec.rate;
-        const wait = due - performance.now();
-        await new Promise((r) => (wait > 0 ? setTimeout(r, wait) : setImmediate(r)));
-        const n = started++;
-        running.push(
-          oneCall(`load-${n}`, ca[n % spec.clients]!, cb[n % spec.clients]!, n, spec.holdMs, lat)
-            .catch(async (e: unknown) => {
-              const code = e instanceof SipsecClientError ? e.code : 'other';
-              errorsByCode[code] = (errorsByCode[code] ?? 0) + 1;
-              errors.push(`load-${n}: ${(e as Error).message}`);
-              // As a UA does when its call fails: release what either daemon holds of it.
-              await releaseQuietly(ca[n % spec.clients]!, `load-${n}`);
-              await releaseQuietly(cb[n % spec.clients]!, `load-${n}`);
-            })
-            .finally(() => void done++),
-        );
+        const due = Math.min(total, Math.floor(((performance.now() - wall0) * spec.rate) / 1000) + 1);
+        if (due <= started) {
+          await new Promise((r) => setTimeout(r, wall0 + (started * 1000) / spec.rate - performance.now()));
+          continue;
+        }
+        for (const end = Math.min(due, started + BATCH); started < end; ) {
+          const n = started++;
+          running.push(
+            oneCall(`load-${n}`, ca[n % spec.clients]!, cb[n % spec.clients]!, n, spec.holdMs, lat)
+              .catch(async (e: unknown) => {
+                const code = e instanceof SipsecClientError ? e.code : 'other';
+                errorsByCode[code] = (errorsByCode[code] ?? 0) + 1;
+                errors.push(`load-${n}: ${(e as Error).message}`);
+                // As a UA does when its call fails: release what either daemon holds of it.
+                await releaseQuietly(ca[n % spec.clients]!, `load-${n}`);
+                await releaseQuietly(cb[n % spec.clients]!, `load-${n}`);
+              })
+              .finally(() => void done++),
+          );
+        }
         if (performance.now() - lastProgress > 5000) {
           lastProgress = performance.now();
           onProgress(`${((lastProgress - wall0) / 1000).toFixed(0)} s: ${started}/${total} calls started, ${done} done, ${errors.length} errors`);
         }
+        await new Promise((r) => setImmediate(r));
       }
       const offeredSeconds = (performance.now() - wall0) / 1000;
       await Promise.all(running);

@@ -69,8 +69,9 @@ describe('a crypto module the lab kernel cannot load', () => {
         await k.flushOwned();
         await k.close();
       }
-      // Module loads and crypto self-tests on each allow/deny take UML tens of seconds on a loaded host.
-    }, 300_000);
+      // Each refused SA costs the kernel a round of failed module requests (one usermode modprobe each)
+      // and crypto larval waits: over a minute in UML on a loaded host; loads and self-tests too.
+    }, 900_000);
   }
 });
 
@@ -78,7 +79,7 @@ describe('sipsecd when the kernel cannot do the negotiated suite', () => {
   let p: Pair;
   beforeAll(async () => {
     p = await startPair({ prefix: 'nomodd-', a: ['10.0.0.1/24'], b: ['10.0.0.2/24'], algorithms: { suites: [SUITE], minimum: SUITE } });
-  }, 300_000);
+  }, 600_000);
   afterAll(async () => p?.destroy());
 
   it('refuses the offer with a typed 488 naming the suite, logs it, installs nothing on either side, and serves on', async () => {
@@ -96,7 +97,10 @@ describe('sipsecd when the kernel cannot do the negotiated suite', () => {
         cb.close();
         cb = await p.client('b');
         const offer = await ca.offer({ callId: 'nomod', localUri: ALICE, peerUri: BOB });
-        const err = await cb.answer({ callId: 'nomod', localUri: BOB, peerUri: ALICE, mikey: offer.mikey, peerAddress: '10.0.0.1', localAddress: '10.0.0.2' }).catch((e: unknown) => e);
+        // The refused NEWSA blocks for as long as the kernel's failed module requests take (see above).
+        const err = await cb
+          .request('answer', { callId: 'nomod', localUri: BOB, peerUri: ALICE, mikey: offer.mikey, peerAddress: '10.0.0.1', localAddress: '10.0.0.2' }, { timeoutMs: 300_000 })
+          .catch((e: unknown) => e);
         expect(err).toBeInstanceOf(SipsecClientError);
         const e = err as SipsecClientError;
         expect(e.code, p.log('b')).toBe('unsupported-suite');
@@ -134,5 +138,5 @@ describe('sipsecd when the kernel cannot do the negotiated suite', () => {
       ca.close();
       cb.close();
     }
-  }, 300_000);
+  }, 900_000);
 });

@@ -110,8 +110,9 @@ ${o.extra ?? 'linger: 2'}
       });
       daemons.set(h, child);
       // The socket file may be a stale one of a killed daemon: wait until it answers
-      // (node starts slowly in UML, slower still on a loaded machine).
-      for (let i = 0; i < 1200; i++) {
+      // (node starts slowly in UML, slower still on a loaded machine, and a kernel that must
+      // fail to load a module for the start-up SA takes longer still).
+      for (let i = 0; i < 2400; i++) {
         const c = existsSync(sock(h)) ? await SipsecClient.connect(sock(h)).catch(() => undefined) : undefined;
         if (c) {
           await c.ping();
