@@ -172,8 +172,15 @@ export class XfrmBackend implements KernelIpsec {
   }
 
   async installPair(out: SaSpec, inb: SaSpec, opts: { inViaUpdate?: boolean } = {}): Promise<void> {
-    if (opts.inViaUpdate) await this.updateSa(inb);
-    else await this.addSa(inb);
+    if (opts.inViaUpdate) {
+      try {
+        await this.updateSa(inb);
+      } catch (e) {
+        // Nor a reserved SPI (the ALLOCSPI placeholder) behind a refused inbound SA.
+        await this.deleteSa({ dst: inb.dst, spi: inb.spi, proto: inb.proto, ...(inb.mark ? { mark: inb.mark } : {}) }).catch(() => undefined);
+        throw e;
+      }
+    } else await this.addSa(inb);
     try {
       await this.addSa(out);
     } catch (e) {
