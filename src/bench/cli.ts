@@ -45,10 +45,7 @@ async function main(): Promise<number> {
   const i = args.indexOf('--size');
   const size = i >= 0 ? args[i + 1] : undefined;
   if (!name || name === '-h' || name === '--help' || (name !== 'all' && !benchByName(name))) {
-    process.stderr.write(readFileSync(import.meta.filename, 'utf8').split('
-').slice(2, 14).map((l) => l.replace(/^ \* ?/, '')).join('
-') + '
-');
+    process.stderr.write(readFileSync(import.meta.filename, 'utf8').split('\n').slice(2, 14).map((l) => l.replace(/^ \* ?/, '')).join('\n') + '\n');
     return 2;
   }
   if (name !== 'all') return one(name, size);
