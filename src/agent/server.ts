@@ -56,6 +56,12 @@ export interface ServerLimits {
   readonly maxConnections: number;
   /** Requests of one connection being handled at once; more are answered `busy`. */
   readonly maxInFlight: number;
+  /**
+   * Requests of all connections being handled at once; more are answered
+   * `busy` at once.  Without it an overload queues every request behind all
+   * the others until each times out and none is served.
+   */
+  readonly maxInFlightTotal: number;
   readonly requestTimeoutMs: number;
   /** A frame begun but not finished within this time closes the connection. */
   readonly partialFrameTimeoutMs: number;
@@ -67,6 +73,7 @@ export const DEFAULT_LIMITS: ServerLimits = {
   maxFrameBytes: MAX_FRAME_BYTES,
   maxConnections: 64,
   maxInFlight: 8,
+  maxInFlightTotal: 32,
   requestTimeoutMs: 10_000,
   partialFrameTimeoutMs: 5_000,
   maxQueuedBytes: 1024 * 1024,
@@ -103,6 +110,7 @@ export async function startServer(options: ServerOptions): Promise<SipsecServer>
   const limits: ServerLimits = { ...DEFAULT_LIMITS, ...options.limits };
   const log = options.log ?? silentLogger;
   const connections = new Set<Connection>();
+  const load: Load = { inFlight: 0 };
   let nextId = 1;
 
   await removeStaleSocket(options.path);
@@ -131,7 +139,7 @@ export async function startServer(options: ServerOptions): Promise<SipsecServer>
       return;
     }
     clog.debug('connected', { pid: caller.pid, uid: caller.uid, gid: caller.gid, admin: authz.admin });
-    const conn = new Connection(sock, { caller, admin: authz.admin, connectionId: id }, options.handlers, limits, clog);
+    const conn = new Connection(sock, { caller, admin: authz.admin, connectionId: id }, options.handlers, limits, load, clog);
     connections.add(conn);
     sock.on('close', () => {
       connections.delete(conn);
@@ -175,6 +183,11 @@ export async function startServer(options: ServerOptions): Promise<SipsecServer>
   };
 }
 
+/** What all connections share: the requests being handled. */
+interface Load {
+  inFlight: number;
+}
+
 /** One accepted, authorized connection. */
 class Connection {
   readonly #decoder: FrameDecoder;
@@ -188,6 +201,7 @@ class Connection {
     readonly who: Subscriber,
     private readonly handlers: Handlers,
     private readonly limits: ServerLimits,
+    private readonly load: Load,
     private readonly log: Logger,
   ) {
     this.#decoder = new FrameDecoder(limits.maxFrameBytes);
@@ -306,7 +320,11 @@ class Connection {
     if (this.#inFlight >= this.limits.maxInFlight) {
       return this.#fail(id, { code: 'busy', message: `too many requests in flight (max ${this.limits.maxInFlight})` });
     }
+    if (this.load.inFlight >= this.limits.maxInFlightTotal) {
+      return this.#fail(id, { code: 'busy', message: `sipsecd is at capacity (${this.limits.maxInFlightTotal} requests in flight): retry later` });
+    }
     this.#inFlight++;
+    this.load.inFlight++;
     const abort = new AbortController();
     this.#aborts.add(abort);
     let answered = false;
@@ -337,6 +355,7 @@ class Connection {
         clearTimeout(timer);
         this.#aborts.delete(abort);
         this.#inFlight--;
+        this.load.inFlight--;
       });
   }
 }

@@ -12,15 +12,15 @@
  * only with the SAs in place.  No exchange failure leaves a reserved SPI or a
  * half-installed pair behind.
  */
-import { KernelError } from '../kernel/errors.js';
+import { KernelAlgorithmError, KernelError } from '../kernel/errors.js';
 import type { KernelIpsec } from '../kernel/types.js';
-import { MikeyError, errNoName } from '../mikey/errors.js';
+import { ErrNo, MikeyError, errNoName } from '../mikey/errors.js';
 import { createOffer, verifyResponse, type InitiatorState } from '../mikey/initiator.js';
 import type { Credentials } from '../mikey/modes/types.js';
 import { normalizeSipUri } from '../mikey/pke.js';
 import { policyForSuite, suiteNamed } from '../mikey/negotiate.js';
 import type { ReplayCache } from '../mikey/replay.js';
-import { respond } from '../mikey/responder.js';
+import { refuseOffer, respond } from '../mikey/responder.js';
 import type { ExchangeResult } from '../mikey/result.js';
 import type { IpsecPolicy } from '../mikey/sp.js';
 import { UDP_ENCAP_ESPINUDP } from '../mikey/sp.js';
@@ -230,6 +230,11 @@ export class SipsecService {
     }
     const sas = await this.install({ callId: a.callId, owner: ctx.caller.uid, localUri: a.localUri, peerUri: a.peerUri }, outcome.result, 'responder', a.sdp, () => {
       if (!existing) this.owners.release(a.callId);
+    }).catch((e: unknown) => {
+      // The kernel cannot do the suite we accepted: refuse the offer in MIKEY too (Err 10, SP parameter not supported).
+      if (!(e instanceof RequestError) || e.code !== 'unsupported-suite') throw e;
+      const refusal = refuseOffer(Buffer.from(a.mikey, 'base64'), ErrNo.INVALID_SPPAR, { credentials: creds, nowMs: this.now() });
+      throw new RequestError(e.code, e.message, { ...e.extra, mikeyErr: ErrNo.INVALID_SPPAR, mikey: b64(refusal) });
     });
     this.calls.established(existing ?? this.info(a.callId, who(ctx), a.localUri, a.peerUri, 'established'));
     return { mikey: b64(outcome.response), contentType: 'application/mikey', sas };
@@ -283,7 +288,9 @@ export class SipsecService {
       return saInfos(snap, call.callId);
     } catch (e) {
       await onFailure();
-      throw kernelFailure(e);
+      const failure = kernelFailure(e);
+      this.d.log.error('sas not installed', { callId: call.callId, peer: call.peerUri, code: failure.code, reason: failure.message });
+      throw failure;
     } finally {
       result.wipe();
       // One save per exchange, before the UA gets its answer: the SAs and the replay cache.
@@ -378,8 +385,23 @@ function mikeyFailure(e: unknown): RequestError {
   throw e;
 }
 
+/**
+ * A kernel refusal as the UA sees it.  A suite this kernel cannot do refuses
+ * the offer with 488 (RFC 3261 §21.4.26: the session description is not
+ * acceptable here) and names the suite; the daemon never falls back to
+ * another suite on its own.
+ */
 function kernelFailure(e: unknown): RequestError {
   if (e instanceof RequestError) return e;
+  if (e instanceof KernelAlgorithmError) {
+    return new RequestError('unsupported-suite', e.message, {
+      sipStatus: 488,
+      suite: e.suite,
+      algorithms: e.algorithms,
+      errno: e.code,
+      warning: `399 sipsec "this host's kernel cannot do ${e.suite}"`,
+    });
+  }
   if (e instanceof KernelError) return new RequestError('kernel', e.message, { sipStatus: 500, errno: e.code });
   if (e instanceof MikeyError) return mikeyFailure(e);
   throw e;

@@ -33,11 +33,29 @@ export function twoHosts(prefix: string): Promise<Topology> {
 export interface Daemon {
   client(): Promise<SipsecClient>;
   pid: number;
+  /** The last 64 KiB the daemon wrote to stderr (its JSON log lines). */
+  logTail(): string;
   stop(): Promise<void>;
 }
 
+export interface DaemonOptions {
+  /** Every address of the identity (default: [me.addr]). */
+  addrs?: readonly string[];
+  /** socket.maxConnections (default: the daemon's). */
+  maxConnections?: number;
+  /** Seconds a released peer's SAs linger (default 3600). */
+  linger?: number;
+}
+
 /** Start sipsecd in `host` as `me`, with one PSK peer `peer` and suite `suite`. */
-export async function startDaemon(t: Topology, host: string, me: { uri: string; addr: string }, peer: string, suite: SuiteName): Promise<Daemon> {
+export async function startDaemon(
+  t: Topology,
+  host: string,
+  me: { uri: string; addr: string },
+  peer: string,
+  suite: SuiteName,
+  o: DaemonOptions = {},
+): Promise<Daemon> {
   const dir = mkdtempSync('/tmp/sipsec-bench-');
   mkdirSync(join(dir, 'state'));
   writeFileSync(join(dir, 'psk'), Buffer.from(PSK).toString('hex') + '\n', { mode: 0o600 });
@@ -46,35 +64,36 @@ export async function startDaemon(t: Topology, host: string, me: { uri: string; 
     join(dir, 'sipsecd.yaml'),
     `identities:
   - uri: ${me.uri}
-    addresses: [${me.addr}]
+    addresses: [${(o.addrs ?? [me.addr]).join(', ')}]
 peers:
   - match: ${peer}
     mode: psk
     psk: { file: ${join(dir, 'psk')}, format: hex }
 algorithms: { suites: [${suite}], minimum: ${suite} }
-linger: 3600
-socket: { path: ${sock}, mode: "0660" }
+linger: ${o.linger ?? 3600}
+socket: { path: ${sock}, mode: "0660"${o.maxConnections ? `, maxConnections: ${o.maxConnections}` : ''} }
 stateDir: ${join(dir, 'state')}
 `,
     { mode: 0o600 },
   );
   const child: ChildProcess = t.spawn(host, [process.execPath, join(ROOT, 'bin/sipsecd.js'), '--config', join(dir, 'sipsecd.yaml')]);
   let err = '';
-  child.stderr?.on('data', (c: Buffer) => (err += c.toString()));
+  child.stderr?.on('data', (c: Buffer) => (err = (err + c.toString()).slice(-65536)));
   child.stdout?.resume();
   const stop = async () => {
     child.kill('SIGKILL');
     await new Promise((r) => (child.exitCode !== null ? r(undefined) : child.once('close', r)));
     rmSync(dir, { recursive: true, force: true });
   };
-  for (let i = 0; i < 400; i++) {
+  // node starts slowly in UML, slower still on a loaded machine: up to a minute.
+  for (let i = 0; i < 1200; i++) {
     const c = existsSync(sock) ? await SipsecClient.connect(sock).catch(() => undefined) : undefined;
     if (c) {
       const status = await c.ping();
       c.close();
       void status;
       // `ip netns exec` execs node: the child's pid is the daemon's.
-      return { client: () => SipsecClient.connect(sock), pid: child.pid!, stop };
+      return { client: () => SipsecClient.connect(sock), pid: child.pid!, logTail: () => err, stop };
     }
     await new Promise((r) => setTimeout(r, 50));
   }

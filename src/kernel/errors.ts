@@ -6,12 +6,19 @@
  * (NLMSGERR_ATTR_MSG) when there was one, and a sentence telling the operator
  * what to do about the common cases.
  *
+ * `KernelAlgorithmError`: a KernelError of an SA install (NEWSA, UPDSA,
+ * SADB_ADD, SADB_UPDATE) that means the kernel cannot do the SA's algorithm
+ * suite (no such algorithm, or its crypto module could not be loaded); it
+ * names the suite and the kernel's algorithm names.
+ *
  * `KernelValidationError`: a spec was rejected before any syscall (bad
  * algorithm, key length, address family mismatch, SPI out of range, ...).
  *
  * Neither ever carries key material: messages are built from names, numbers
  * and addresses only.
  */
+
+import type { AlgorithmSuite } from './algorithms.js';
 
 /** Linux errno numbers (asm-generic/errno-base.h, errno.h) we name. */
 const ERRNO_CODES: Record<number, string> = {
@@ -58,7 +65,7 @@ const HINTS: Record<string, string> = {
 };
 
 export class KernelError extends Error {
-  override readonly name = 'KernelError';
+  override readonly name: string = 'KernelError';
   readonly code: string;
   constructor(
     /** Positive errno. */
@@ -67,12 +74,56 @@ export class KernelError extends Error {
     readonly op: string,
     /** The kernel's extended-ACK text, if it sent one. */
     readonly extack?: string,
+    /** The message, when the default one would say less. */
+    message?: string,
   ) {
     const code = errnoCode(errno);
     const hint = HINTS[code];
-    super(`${op} failed: ${code}${hint ? ` (${hint})` : ''}${extack ? `: kernel says "${extack}"` : ''}`);
+    super(message ?? `${op} failed: ${code}${hint ? ` (${hint})` : ''}${extack ? `: kernel says "${extack}"` : ''}`);
     this.code = code;
   }
+}
+
+/** The kernel's names of a suite's algorithms, e.g. ['cbc(aes)', 'hmac(sha256)']. */
+export function kernelAlgorithmNames(suite: AlgorithmSuite): string[] {
+  return [suite.aead?.xfrmName, suite.crypt?.xfrmName, suite.auth?.xfrmName].filter((n): n is string => n !== undefined);
+}
+
+export class KernelAlgorithmError extends KernelError {
+  override readonly name = 'KernelAlgorithmError';
+  /** The kernel's names of the suite's algorithms. */
+  readonly algorithms: readonly string[];
+  constructor(
+    cause: KernelError,
+    /** The suite the SA was to use, e.g. 'aes-gcm-256'. */
+    readonly suite: string,
+    algorithms: readonly string[],
+  ) {
+    super(
+      cause.errno,
+      cause.op,
+      cause.extack,
+      `kernel cannot do ${suite} (${algorithms.join(', ')}): ${cause.op} failed with ${cause.code} - ` +
+        `crypto module missing or not loadable?${cause.extack ? ` kernel says "${cause.extack}"` : ''}`,
+    );
+    this.algorithms = algorithms;
+  }
+}
+
+/**
+ * What an SA install's failure `e` means for `suite`: a KernelAlgorithmError
+ * when the kernel lacks an algorithm of it, else `e` unchanged.  The kernel
+ * answers ENOSYS when the XFRM/PF_KEY algorithm table has no usable entry
+ * (net/xfrm/xfrm_algo.c: the name is unknown, or probing its crypto module
+ * failed), ENOENT when the entry was usable once but the crypto API cannot
+ * instantiate it now (crypto_alloc_aead in esp_init_state), and EINVAL with an
+ * extended ACK naming the algorithm on kernels that send one.
+ */
+export function algorithmFailure(e: unknown, suite: AlgorithmSuite): unknown {
+  if (!(e instanceof KernelError) || e instanceof KernelAlgorithmError) return e;
+  const missing =
+    e.code === 'ENOSYS' || e.code === 'ENOENT' || (e.code === 'EINVAL' && e.extack !== undefined && /algorithm|crypt|aead|auth/i.test(e.extack));
+  return missing ? new KernelAlgorithmError(e, suite.name, kernelAlgorithmNames(suite)) : e;
 }
 
 export class KernelValidationError extends Error {

@@ -41,6 +41,31 @@ function shq(s: string): string {
   return `'${s.replace(/'/g, `'\\''`)}'`;
 }
 
+/**
+ * Modules named in this file (one a line) cannot be loaded in the lab: the
+ * modprobe wrapper refuses them as if they were not installed, so a test can
+ * take a crypto module away from the kernel (see test/kernel/helpers/modules.ts).
+ */
+export const MODULE_DENY_LIST = '/run/mods/deny';
+
+/** The guest's modprobe (also the kernel's, /proc/sys/kernel/modprobe): our module tree, minus the deny list. */
+function modprobeWrapper(): string {
+  return `#!/bin/sh
+if [ -s ${MODULE_DENY_LIST} ]; then
+  for arg in "$@"; do
+    case "$arg" in -*) continue ;; esac
+    for m in "$arg" $(/sbin/modprobe -d /run/mods -R -- "$arg" 2>/dev/null); do
+      if grep -qxF -- "$m" ${MODULE_DENY_LIST}; then
+        echo "modprobe: $arg ($m) is on the lab's deny list" >&2
+        exit 1
+      fi
+    done
+  done
+fi
+exec /sbin/modprobe -d /run/mods "$@"
+`;
+}
+
 function initScript(job: LabJob, shared: string): string {
   const env = Object.entries({ ...job.env, SIPSEC_LAB_INSIDE: '1', SIPSEC_LAB_KIND: 'uml' })
     .map(([k, v]) => `export ${k}=${shq(v)}`)
@@ -59,7 +84,9 @@ mount -t tmpfs tmpfs /tmp
 # the kernel's own on-demand loads (crypto templates) go through the same wrapper.
 mkdir -p /run/mods/lib/modules
 ln -s ${MODULE_ROOT}/$(uname -r) /run/mods/lib/modules/$(uname -r)
-printf '#!/bin/sh\nexec /sbin/modprobe -d /run/mods "$@"\n' > /run/modprobe && chmod 755 /run/modprobe
+cat > /run/modprobe <<'EOF'
+${modprobeWrapper()}EOF
+chmod 755 /run/modprobe
 echo /run/modprobe > /proc/sys/kernel/modprobe
 mkdir -p /run/netns /var/run 2>/dev/null
 ip link set lo up

@@ -183,22 +183,51 @@ export async function respond(offer: Uint8Array, opts: ResponderOptions): Promis
     return { ok: true, response, result };
   } catch (e) {
     const error = asMikeyError(e);
-    const v = errorVerification(msg, mode, opts.credentials);
-    const errorResponse = buildErrorResponse({
-      csbId: msg?.hdr.csbId ?? rawCsbId(offer),
-      ...(msg ? { csIdMap: msg.hdr.csIdMap } : {}),
-      ...offerT(msg),
-      errors: [error.errNo],
-      nowMs,
-      ...v,
-      codec,
-    });
-    v.verification?.authKey.fill(0);
+    const errorResponse = refuseOffer(offer, error.errNo, { credentials: opts.credentials, nowMs, codec }, { msg, mode });
     return { ok: false, errorResponse, error };
   } finally {
     auth?.tgk.fill(0);
     auth?.authKey?.fill(0);
     auth?.dh?.wipe();
+  }
+}
+
+/**
+ * The MIKEY error message (RFC 3830 §5.2, Err payload §6.12) refusing `offer`
+ * with `errNo`: what `respond` sends for an offer it rejects, and what a
+ * responder sends for an offer it accepted but cannot carry out (e.g. its
+ * kernel cannot install the negotiated suite: Err 10, SP parameter not
+ * supported).  `known` spares decoding the offer again.
+ */
+export function refuseOffer(
+  offer: Uint8Array,
+  errNo: ErrNo,
+  o: { credentials: Credentials; nowMs: number; codec?: CodecOptions },
+  known?: { msg: DecodedMessage | undefined; mode: MikeyMode | undefined },
+): Uint8Array {
+  const codec = o.codec ?? {};
+  let { msg, mode } = known ?? { msg: undefined, mode: undefined };
+  if (!known) {
+    try {
+      msg = decodeMessage(offer, codec);
+      mode = modeOfInitDataType(msg.hdr.dataType);
+    } catch {
+      msg = undefined;
+    }
+  }
+  const v = errorVerification(msg, mode, o.credentials);
+  try {
+    return buildErrorResponse({
+      csbId: msg?.hdr.csbId ?? rawCsbId(offer),
+      ...(msg ? { csIdMap: msg.hdr.csIdMap } : {}),
+      ...offerT(msg),
+      errors: [errNo],
+      nowMs: o.nowMs,
+      ...v,
+      codec,
+    });
+  } finally {
+    v.verification?.authKey.fill(0);
   }
 }
 

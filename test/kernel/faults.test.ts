@@ -2,7 +2,8 @@
 // calls to 20 peers and restarted; a conflicting policy owned by another
 // program; a full disk under the state directory.  (A peer that vanishes
 // without BYE is reclaimed by the hard lifetime: lifecycle.test.ts, "soft then
-// hard expiry without rekey".)
+// hard expiry without rekey"; a crypto module the kernel cannot load:
+// missing-algorithm.test.ts.)
 import { execFileSync } from 'node:child_process';
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';

@@ -14,7 +14,8 @@
  * for; paying it at open keeps that delay away from the first SA whose expire
  * someone is waiting for.  Events before the first `events()` are dropped.
  */
-import { KernelError } from '../errors.js';
+import { suiteByName } from '../algorithms.js';
+import { KernelError, algorithmFailure } from '../errors.js';
 import type {
   AllocSpiRequest,
   KernelEvent,
@@ -86,8 +87,13 @@ export class PfkeyBackend implements KernelIpsec {
     return spi;
   }
 
+  /** A refusal naming the suite when the kernel lacks one of its algorithms (KernelAlgorithmError). */
   async addSa(spec: SaSpec): Promise<void> {
-    await this.req.request('SADB_ADD', (h) => encodeAddSa(spec, h));
+    try {
+      await this.req.request('SADB_ADD', (h) => encodeAddSa(spec, h));
+    } catch (e) {
+      throw algorithmFailure(e, suiteByName(spec.suite));
+    }
   }
 
   async updateSa(spec: SaSpec): Promise<void> {
@@ -96,7 +102,7 @@ export class PfkeyBackend implements KernelIpsec {
     } catch (e) {
       // The GETSPI placeholder expired (xfrm_acq_expires): install afresh.
       if (e instanceof KernelError && e.code === 'ESRCH') return this.addSa(spec);
-      throw e;
+      throw algorithmFailure(e, suiteByName(spec.suite));
     }
   }
 
@@ -136,8 +142,15 @@ export class PfkeyBackend implements KernelIpsec {
   }
 
   async installPair(out: SaSpec, inb: SaSpec, opts: { inViaUpdate?: boolean } = {}): Promise<void> {
-    if (opts.inViaUpdate) await this.updateSa(inb);
-    else await this.addSa(inb);
+    if (opts.inViaUpdate) {
+      try {
+        await this.updateSa(inb);
+      } catch (e) {
+        // Nor a reserved SPI (the ALLOCSPI placeholder) behind a refused inbound SA.
+        await this.deleteSa({ dst: inb.dst, spi: inb.spi, proto: inb.proto }).catch(() => undefined);
+        throw e;
+      }
+    } else await this.addSa(inb);
     try {
       await this.addSa(out);
     } catch (e) {

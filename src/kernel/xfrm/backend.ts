@@ -3,7 +3,8 @@
  * request socket (and, on the first `events()` call, the event socket) inside
  * the given network namespace; one process can drive several namespaces.
  */
-import { KernelError } from '../errors.js';
+import { suiteByName } from '../algorithms.js';
+import { KernelError, algorithmFailure } from '../errors.js';
 import type {
   AllocSpiRequest,
   KernelEvent,
@@ -118,9 +119,14 @@ export class XfrmBackend implements KernelIpsec {
   }
 
   /** NEWSA / UPDSA: from the worker thread while the SA's algorithm set is cold (see RequestSocket). */
+  /** A refusal naming the suite when the kernel lacks one of its algorithms (KernelAlgorithmError). */
   private async installSa(op: string, spec: SaSpec, update: boolean): Promise<void> {
     const set = algorithmSet(spec);
-    await this.req.request(op, (seq, b) => encodeNewSa(spec, seq, update, b), undefined, !warmSets.has(set));
+    try {
+      await this.req.request(op, (seq, b) => encodeNewSa(spec, seq, update, b), undefined, !warmSets.has(set));
+    } catch (e) {
+      throw algorithmFailure(e, suiteByName(spec.suite));
+    }
     warmSets.add(set);
   }
 
@@ -166,8 +172,15 @@ export class XfrmBackend implements KernelIpsec {
   }
 
   async installPair(out: SaSpec, inb: SaSpec, opts: { inViaUpdate?: boolean } = {}): Promise<void> {
-    if (opts.inViaUpdate) await this.updateSa(inb);
-    else await this.addSa(inb);
+    if (opts.inViaUpdate) {
+      try {
+        await this.updateSa(inb);
+      } catch (e) {
+        // Nor a reserved SPI (the ALLOCSPI placeholder) behind a refused inbound SA.
+        await this.deleteSa({ dst: inb.dst, spi: inb.spi, proto: inb.proto, ...(inb.mark ? { mark: inb.mark } : {}) }).catch(() => undefined);
+        throw e;
+      }
+    } else await this.addSa(inb);
     try {
       await this.addSa(out);
     } catch (e) {

@@ -52,6 +52,8 @@ export interface PairOptions {
   maxConnections?: number;
   /** Extra sipsecd arguments, e.g. ['--log-level', 'debug']. */
   daemonArgs?: string[];
+  /** The `algorithms` line of both configs (default: aes-gcm-128 offered, aes-cbc-128-hmac-sha1 the minimum). */
+  algorithms?: { suites: string[]; minimum: string };
 }
 
 export async function startPair(o: PairOptions): Promise<Pair> {
@@ -79,7 +81,7 @@ peers:
   - match: "${o.peerMatch ?? peer.uri}"
     mode: psk
     psk: { file: ${join(dir, 'psk')}, format: hex }
-algorithms: { suites: [aes-gcm-128], minimum: aes-cbc-128-hmac-sha1 }
+algorithms: { suites: [${(o.algorithms?.suites ?? ['aes-gcm-128']).join(', ')}], minimum: ${o.algorithms?.minimum ?? 'aes-cbc-128-hmac-sha1'} }
 access: { users: [65534] }
 socket: { path: ${join(dir, me.host, 'sipsecd.sock')}, mode: "0660"${o.maxConnections ? `, maxConnections: ${o.maxConnections}` : ''} }
 stateDir: ${join(dir, me.host, 'state')}
@@ -108,8 +110,9 @@ ${o.extra ?? 'linger: 2'}
       });
       daemons.set(h, child);
       // The socket file may be a stale one of a killed daemon: wait until it answers
-      // (node starts slowly in UML, slower still on a loaded machine).
-      for (let i = 0; i < 1200; i++) {
+      // (node starts slowly in UML, slower still on a loaded machine, and a kernel that must
+      // fail to load a module for the start-up SA takes longer still).
+      for (let i = 0; i < 2400; i++) {
         const c = existsSync(sock(h)) ? await SipsecClient.connect(sock(h)).catch(() => undefined) : undefined;
         if (c) {
           await c.ping();

@@ -147,6 +147,21 @@ describe('socket server', () => {
     expect(await c.next()).toMatchObject({ id: 1, ok: false, error: { code: 'timeout' } });
   });
 
+  it('answers busy at once when all connections together have maxInFlightTotal requests in flight', async () => {
+    const path = await start({ limits: { requestTimeoutMs: 150, maxInFlightTotal: 1 } });
+    const c1 = await raw(path);
+    const c2 = await raw(path);
+    c1.sock.write(encodeFrame({ v: 1, id: 1, op: 'release', args: { callId: 'slow' } }));
+    await new Promise((r) => setTimeout(r, 30));
+    c2.sock.write(encodeFrame({ v: 1, id: 7, op: 'release', args: { callId: 'ok' } }));
+    expect(await c2.next()).toMatchObject({ id: 7, ok: false, error: { code: 'busy', message: expect.stringContaining('at capacity') } });
+    expect(await c1.next()).toMatchObject({ id: 1, ok: false, error: { code: 'timeout' } });
+    // Capacity comes back once the slow handler is over (its time-out answered the UA, but its work went on: 2 s).
+    await new Promise((r) => setTimeout(r, 2100));
+    c2.sock.write(encodeFrame({ v: 1, id: 8, op: 'release', args: { callId: 'ok' } }));
+    expect(await c2.next()).toMatchObject({ id: 8, ok: true });
+  });
+
   it('closes a connection that leaves a frame incomplete (slowloris), and keeps serving others', async () => {
     const path = await start({ limits: { partialFrameTimeoutMs: 200 } });
     const slow = await raw(path);
