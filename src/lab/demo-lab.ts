@@ -205,7 +205,7 @@ export async function startSipLab(opts: SipLabOptions = {}): Promise<SipLab> {
       return file;
     },
     ua(host, config, args) {
-      const child = t.spawn(host, [process.execPath, join(ROOT, 'dist/cli/ua-main.js'), '--config', config, ...args], { user: UA_USER });
+      const child = t.spawn(host, [process.execPath, join(ROOT, 'bin/sipsec.js'), 'ua', '--config', config, ...args], { user: UA_USER });
       return watchUa(child);
     },
     async xfrm(host, what) {
