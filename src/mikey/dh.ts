@@ -18,10 +18,11 @@
  * calculate the TGK, g^(xi*xr) from the exchanged DH-values"), left-padded
  * with zeros to the prime's length (the length of the DH value field).
  */
-import { createDiffieHellman, getDiffieHellman, type DiffieHellmanGroup } from 'node:crypto';
+import { createDiffieHellman, getDiffieHellman, type DiffieHellman } from 'node:crypto';
 import { inspect } from 'node:util';
 import { MikeyError, ErrNo } from './errors.js';
 import { DhGroup, dhValueLength } from './payloads/dh.js';
+import { randomBytes } from './random.js';
 
 export type OakleyGroup = 1 | 2 | 5 | 14;
 
@@ -66,45 +67,71 @@ function toBigInt(b: Uint8Array): bigint {
 }
 
 /**
+ * Private exponents are 256 bits (RFC 3526 §8: at least twice the group's
+ * strength; 128 bits covers every group here), drawn from our CSPRNG.  With a
+ * safe prime p = 2q+1 any such x lies in [2, q-1].
+ */
+const EXPONENT_BYTES = 32;
+
+/**
+ * One node:crypto DiffieHellman object per group, made once per process:
+ * constructing one runs OpenSSL's DH_check, ~40 ms for the groups OpenSSL
+ * does not know by name (1 and 2), on every construction.  A key pair sets its
+ * own exponent on it before each use (JavaScript is single-threaded, and no
+ * call here awaits in between).
+ */
+const engines = new Map<OakleyGroup, { dh: DiffieHellman; prime: Uint8Array }>();
+
+function engine(group: OakleyGroup): { dh: DiffieHellman; prime: Uint8Array } {
+  let e = engines.get(group);
+  if (!e) {
+    const std = getDiffieHellman(groupInfo(group).name);
+    e = { dh: createDiffieHellman(std.getPrime(), std.getGenerator()), prime: new Uint8Array(std.getPrime()) };
+    engines.set(group, e);
+  }
+  return e;
+}
+
+/**
  * One side's ephemeral DH state.  `publicValue` (g^x, padded to the group
- * length) goes in the DH payload; the private exponent stays inside and is
- * invisible to inspect/JSON.  Call `wipe()` when the exchange is over.
+ * length) goes in the DH payload; the private exponent stays inside, is
+ * invisible to inspect/JSON, and is zeroed by `wipe()` when the exchange is over.
  */
 export class DhKeyPair {
   readonly group: OakleyGroup;
   readonly publicValue: Uint8Array;
-  #dh: DiffieHellmanGroup | undefined;
+  #x: Uint8Array | undefined;
 
   /** A fresh key pair, or (`restore`) one saved with `exportPrivateKey()`. */
   constructor(group: OakleyGroup, restore?: { privateKey: Uint8Array; publicValue: Uint8Array }) {
-    const info = groupInfo(group);
+    const { dh } = engine(group);
     this.group = group;
-    const std = getDiffieHellman(info.name);
-    if (!restore) {
-      this.#dh = std;
-      this.publicValue = leftPad(std.generateKeys(), groupValueLength(group));
+    if (restore) {
+      this.#x = new Uint8Array(restore.privateKey);
+      this.publicValue = leftPad(restore.publicValue, groupValueLength(group));
       return;
     }
-    const dh = createDiffieHellman(std.getPrime(), std.getGenerator());
-    dh.setPrivateKey(restore.privateKey);
-    dh.setPublicKey(restore.publicValue);
-    this.#dh = dh;
-    this.publicValue = leftPad(restore.publicValue, groupValueLength(group));
+    this.#x = randomBytes(EXPONENT_BYTES);
+    this.#x[0]! |= 0x80; // exactly 256 bits
+    dh.setPrivateKey(this.#x);
+    this.publicValue = leftPad(dh.generateKeys(), groupValueLength(group));
   }
 
   /** The private exponent, for a 0600 state file only (the caller wipes it). */
   exportPrivateKey(): Uint8Array {
-    if (!this.#dh) throw new MikeyError(ErrNo.UNSPECIFIED, 'DH state was already wiped');
-    return new Uint8Array(this.#dh.getPrivateKey());
+    if (!this.#x) throw new MikeyError(ErrNo.UNSPECIFIED, 'DH state was already wiped');
+    return new Uint8Array(this.#x);
   }
 
   /** The shared secret g^(xi*xr) with `peerValue`, zero-padded to the group length. */
   computeSecret(peerValue: Uint8Array): Uint8Array {
-    if (!this.#dh) throw new MikeyError(ErrNo.UNSPECIFIED, 'DH state was already wiped');
-    validatePeerValue(this.group, this.#dh.getPrime(), peerValue);
+    if (!this.#x) throw new MikeyError(ErrNo.UNSPECIFIED, 'DH state was already wiped');
+    const { dh, prime } = engine(this.group);
+    validatePeerValue(this.group, prime, peerValue);
     let raw: Buffer;
     try {
-      raw = this.#dh.computeSecret(peerValue);
+      dh.setPrivateKey(this.#x);
+      raw = dh.computeSecret(peerValue);
     } catch {
       throw new MikeyError(ErrNo.INVALID_DH, 'peer DH value rejected');
     }
@@ -114,11 +141,13 @@ export class DhKeyPair {
   }
 
   /**
-   * Drop the private state.  node:crypto keeps the exponent in native memory
-   * that JavaScript cannot zero; dropping the only reference is what we can do.
+   * Zero the private exponent.  node:crypto keeps a copy of the last exponent
+   * set on the group's object in native memory that JavaScript cannot zero;
+   * the next key pair of the group overwrites it.
    */
   wipe(): void {
-    this.#dh = undefined;
+    this.#x?.fill(0);
+    this.#x = undefined;
   }
 
   toJSON(): object {
@@ -157,5 +186,5 @@ export function dhCompute(keyPair: DhKeyPair, peerValue: Uint8Array): Uint8Array
 
 /** The prime p of `group` (for tests and for validating values out of band). */
 export function dhPrime(group: OakleyGroup): Uint8Array {
-  return new Uint8Array(getDiffieHellman(groupInfo(group).name).getPrime());
+  return new Uint8Array(engine(group).prime);
 }

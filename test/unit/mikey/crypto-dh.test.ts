@@ -7,6 +7,7 @@ import {
   dhPrime,
   oakleyGroupOfCode,
   dhGroupCode,
+  DhKeyPair,
   type OakleyGroup,
 } from '../../../src/mikey/dh.js';
 import { DhGroup, dhValueLength } from '../../../src/mikey/payloads/dh.js';
@@ -28,6 +29,24 @@ describe('Diffie-Hellman (RFC 3830 §3.3, §6.4)', () => {
       i.wipe();
       r.wipe();
     }, 30_000);
+
+    it(`group ${group}: the public value is 2^x mod p for a fresh 256-bit x; a restored pair computes the same secret`, () => {
+      const big = (b: Uint8Array): bigint => BigInt(`0x${hex(b)}`);
+      const modPow = (b: bigint, e: bigint, m: bigint): bigint => {
+        let r = 1n;
+        for (b %= m; e > 0n; e >>= 1n, b = (b * b) % m) if (e & 1n) r = (r * b) % m;
+        return r;
+      };
+      const a = dhGenerate(group);
+      const b = dhGenerate(group);
+      const x = a.exportPrivateKey();
+      expect(x.length).toBe(32);
+      expect(x[0]! & 0x80).toBe(0x80);
+      expect(big(a.publicValue)).toBe(modPow(2n, big(x), big(dhPrime(group))));
+      const restored = new DhKeyPair(group, { privateKey: x, publicValue: a.publicValue });
+      expect(hex(dhCompute(restored, b.publicValue))).toBe(hex(dhCompute(b, a.publicValue)));
+      for (const k of [a, b, restored]) k.wipe();
+    });
   }
 
   it('rejects 0, 1, p-1, p and a short value with INVALID_DH', () => {
