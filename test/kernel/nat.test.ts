@@ -170,8 +170,11 @@ describe('NAT traversal: ESP in UDP through a masquerading NAT', () => {
     const bIn = sasBetween(bState, '10.0.0.1', '10.0.0.2');
     expect(bOut.some((b) => b.includes(`encap type espinudp sport 4500 dport ${port}`)), bState).toBe(true);
     expect(bIn.some((b) => b.includes(`encap type espinudp sport ${port} dport 4500`)), bState).toBe(true);
-    // Alice's side did not change: the NAT is invisible to her kernel.
-    expect((await p.xfrm('a', 'state')).match(ENCAP)).toHaveLength(2);
+    // Alice's side did not change: the NAT is invisible to her kernel.  (Her inbound SA of
+    // nat-1's pair may still be retiring beside this call's pair: count only what changed.)
+    const aEncaps = (await p.xfrm('a', 'state')).match(/encap type espinudp sport \d+ dport \d+/g) ?? [];
+    expect(aEncaps.length).toBeGreaterThanOrEqual(2);
+    for (const e of aEncaps) expect(e).toBe('encap type espinudp sport 4500 dport 4500');
     expect(p.log('b')).toMatch(/NAT rebinding: ESP-in-UDP SAs follow the new port/);
     expect(events).toContainEqual({ event: 'nat-rebound', data: { callId: 'nat-2', peerAddress: '10.0.0.1', port: Number(port) } });
 
