@@ -6,13 +6,13 @@
 // (IPSEC6-ID).  Then, on IPv6-only hosts, a call that moves to a new address
 // under a running flow.
 import { type ChildProcess } from 'node:child_process';
-import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startSipLab, URI, type LabFamily, type SipLab, type UaEventLine } from '../../src/lab/demo-lab.js';
 import { CsIdMapType, type IpsecCs } from '../../src/mikey/csidmap.js';
 import { DataType } from '../../src/mikey/payloads/constants.js';
 import { decodeMessage, type DecodedMessage } from '../../src/mikey/message.js';
+import { captureSip } from './helpers/capture.js';
 import { moveUnderFlow } from './helpers/mobility.js';
 import { startPair, type Pair } from './helpers/sipsecd.js';
 
@@ -36,10 +36,7 @@ for (const family of ['ipv6', 'dual'] as const satisfies readonly LabFamily[]) {
     beforeAll(async () => {
       expect(process.env.SIPSEC_LAB_INSIDE).toBe('1');
       lab = await startSipLab({ prefix: family === 'ipv6' ? 'v6o-' : 'v6d-', family, aliceMovesTo: ['fd00::11'] });
-      pcap = join(lab.dir, 'sip.pcap');
-      capture = lab.t.spawn('proxy', ['dumpcap', '-q', '-i', 'eth0', '-f', 'port 5060', '-w', pcap]);
-      for (let i = 0; i < 1800 && !(existsSync(pcap) && statSync(pcap).size > 0); i++) await new Promise((r) => setTimeout(r, 100));
-      expect(existsSync(pcap)).toBe(true);
+      ({ pcap, process: capture } = await captureSip(lab));
     }, 400_000);
 
     afterAll(async () => {

@@ -4,9 +4,8 @@
 // linger; a refused offer (488); a callee without multipart (415 + fallback);
 // and tshark finding no malformed SIP message in the capture.
 import { type ChildProcess } from 'node:child_process';
-import { existsSync, statSync } from 'node:fs';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { captureSip } from './helpers/capture.js';
 import { CAROL, startSipLab, URI, type SipLab, type UaEventLine } from '../../src/lab/demo-lab.js';
 
 let lab: SipLab;
@@ -19,11 +18,7 @@ describe('SIP + MIKEY through kamailio in the lab', () => {
   beforeAll(async () => {
     expect(process.env.SIPSEC_LAB_INSIDE).toBe('1');
     lab = await startSipLab({ prefix: 'sipt-' });
-    pcap = join(lab.dir, 'sip.pcap');
-    capture = lab.t.spawn('proxy', ['tshark', '-q', '-i', 'eth0', '-f', 'port 5060', '-w', pcap]);
-    // dumpcap writes the pcap header once it captures (tshark is slow to start under UML).
-    for (let i = 0; i < 1800 && !(existsSync(pcap) && statSync(pcap).size > 0); i++) await new Promise((r) => setTimeout(r, 100));
-    expect(existsSync(pcap)).toBe(true);
+    ({ pcap, process: capture } = await captureSip(lab));
   }, 400_000);
 
   afterAll(async () => {
