@@ -11,7 +11,7 @@ import { openXfrmBackend } from '../kernel/xfrm/backend.js';
 import { suiteByName, type SuiteName } from '../kernel/algorithms.js';
 import { ownedReqid, type KernelEvent, type KernelIpsec } from '../kernel/types.js';
 import { UdpEncapSocket } from '../kernel/udp-encap.js';
-import { ReplayCache } from '../mikey/replay.js';
+import { ReplayCache, type ReplayRecord } from '../mikey/replay.js';
 import { authorizeCaller } from './authz.js';
 import type { SipsecConfig } from './config.js';
 import type { Logger } from './log.js';
@@ -21,7 +21,7 @@ import { PeerRegistry, type RegistryEvent } from './registry.js';
 import { startServer, type SipsecServer } from './server.js';
 import { SipsecService } from './service.js';
 import { formatSpi } from './protocol.js';
-import { StateStore } from './state.js';
+import { StateStore, type PersistedState, type StateRecord } from './state.js';
 
 
 export interface DaemonOptions {
@@ -97,13 +97,16 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
   const store = new StateStore(config.stateDir);
   const saved = store.load();
   const skewWindowMs = config.replay.clockSkew * 1000;
+  /** Replay-cache commits not yet in the journal. */
+  let replayCommits: ReplayRecord[] = [];
+  const onCommit = (r: ReplayRecord) => void replayCommits.push(r);
   let replay: ReplayCache;
   if (saved?.replay !== undefined) {
-    replay = ReplayCache.restore(String(saved.replay), { skewWindowMs });
+    replay = ReplayCache.restore(String(saved.replay), { skewWindowMs, onCommit }, saved.replayAfter);
   } else {
     // A state file without a replay cache (or an unreadable one) means the cache was lost:
     // refuse every offer for one skew interval (RFC 3830 §5.4).  A first start has no file.
-    replay = new ReplayCache({ skewWindowMs, coldStart: store.lastError !== undefined });
+    replay = new ReplayCache({ skewWindowMs, onCommit, coldStart: store.lastError !== undefined });
   }
   if (store.lastError) log.warn('previous state unreadable: replay cache cold for one skew interval', { error: store.lastError });
 
@@ -112,11 +115,19 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
     const r = await registry.restore(saved, await kernel.listSas());
     log.info('state restored', { peers: r.peers, calls: saved.calls.length, orphanSasRemoved: r.orphans });
   }
-  const save = () => {
-    if (!store.save({ version: 1, savedAt: Date.now(), ...registry.exportState(), replay: replay.serialize() })) {
-      log.error('cannot save state; serving on', { error: store.lastError });
-    }
+  const snapshot = (): PersistedState => {
+    replayCommits = [];
+    return { version: 1, savedAt: Date.now(), ...registry.exportState(), replay: replay.serialize() };
   };
+  /** Make every change so far durable (a journal append, or now and then a snapshot) before anyone is answered. */
+  const save = () => {
+    const records: StateRecord[] = registry.takeChanges();
+    for (const v of replayCommits) records.push({ t: 'replay', v });
+    replayCommits = [];
+    if (!store.commit(records, snapshot)) log.error('cannot save state; serving on', { error: store.lastError });
+  };
+  // A new generation from the start: the restored state, with orphans gone, as one snapshot.
+  if (!store.save(snapshot())) log.error('cannot save state; serving on', { error: store.lastError });
   // The server exists only once the service's handlers are known; events wait for it.
   let server: SipsecServer | undefined;
   const toOwners = (calls: readonly string[]) => (s: { caller: { uid: number }; admin: boolean }) =>
@@ -212,6 +223,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
       service.close();
       registry.close();
       save();
+      store.closeJournal();
       await events.return?.();
       await pump;
       await kernel.close();

@@ -27,7 +27,7 @@ export interface Logger {
 
 export interface LoggerOptions {
   readonly level?: LogLevel;
-  /** Where lines go; default process.stderr. */
+  /** Where lines go; default process.stderr, batched (`toStderr`). */
   readonly write?: (line: string) => void;
   readonly now?: () => Date;
 }
@@ -54,9 +54,32 @@ export function redact(value: unknown, depth = 0, seen: WeakSet<object> = new We
   return out;
 }
 
+let pending: string[] = [];
+let flushAtExit = false;
+const flush = (): void => {
+  if (pending.length === 0) return;
+  const text = pending.join('');
+  pending = [];
+  process.stderr.write(text);
+};
+
+/**
+ * Lines to stderr, one write per event-loop turn: a request logs a line or
+ * two, and each write to a pipe is a syscall (a costly one in a VM).  What is
+ * pending is written at exit, also after an uncaught exception; a SIGKILL
+ * loses at most the lines of the turn it interrupts.
+ */
+function toStderr(line: string): void {
+  if (pending.push(line) > 1) return;
+  setImmediate(flush);
+  if (flushAtExit) return;
+  flushAtExit = true;
+  process.on('exit', flush);
+}
+
 export function createLogger(options: LoggerOptions = {}, base: LogFields = {}): Logger {
   const floor = RANK[options.level ?? 'info'];
-  const write = options.write ?? ((line: string) => void process.stderr.write(line));
+  const write = options.write ?? toStderr;
   const now = options.now ?? (() => new Date());
   const emit = (level: LogLevel, msg: string, fields?: LogFields): void => {
     if (RANK[level] < floor) return;

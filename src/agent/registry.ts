@@ -25,7 +25,7 @@
 import { EventEmitter } from 'node:events';
 import type { KernelIpsec, PolicySpec, SaInfo, SaSpec, Selector } from '../kernel/types.js';
 import { ownedReqid } from '../kernel/types.js';
-import type { PersistedState } from './state.js';
+import type { PeerRecord, PersistedState, StateRecord } from './state.js';
 
 /** What one completed exchange asks the kernel for. */
 export interface PairPlan {
@@ -152,11 +152,29 @@ function specOf(sa: SaInfo): SaSpec {
   };
 }
 
+function peerRecord(e: PeerEntry): PeerRecord {
+  return {
+    local: e.local,
+    peer: e.peer,
+    reqid: e.reqid,
+    inSpi: e.inSpi,
+    outSpi: e.outSpi,
+    suite: e.suite,
+    mode: e.mode,
+    selectors: e.selectors,
+    installedAt: e.installedAt,
+    retiring: [...e.retiring],
+  };
+}
+
 export class PeerRegistry extends EventEmitter<{ event: [RegistryEvent] }> {
   private readonly peers = new Map<string, PeerEntry>();
   private readonly calls = new Map<string, CallEntry>();
   private readonly reqids = new ReqidPool();
   private readonly now: () => number;
+  /** Peers and calls changed since the last `takeChanges` (the state journal's next records). */
+  private readonly changedPeers = new Set<string>();
+  private readonly changedCalls = new Set<string>();
 
   constructor(
     private readonly kernel: KernelIpsec,
@@ -183,6 +201,8 @@ export class PeerRegistry extends EventEmitter<{ event: [RegistryEvent] }> {
     const key = peerKey(plan.local, plan.peer);
     const previous = this.calls.get(callId);
     const e = this.peers.get(key) ?? this.newEntry(key, plan);
+    this.changedCalls.add(callId);
+    if (previous) this.changedPeers.add(previous.peerKey);
     // Claim the call now, so a concurrent release of the peer's last call cannot tear it down under us.
     this.calls.set(callId, { ...call, peerKey: key, since: previous?.since ?? this.now() });
     e.calls.add(callId);
@@ -230,6 +250,7 @@ export class PeerRegistry extends EventEmitter<{ event: [RegistryEvent] }> {
     const c = this.calls.get(callId);
     if (!c) throw new RegistryError('unknown-call', `no call ${callId}`);
     this.calls.delete(callId);
+    this.changedCalls.add(callId);
     const e = this.peers.get(c.peerKey);
     if (!e) return;
     e.calls.delete(callId);
@@ -241,7 +262,10 @@ export class PeerRegistry extends EventEmitter<{ event: [RegistryEvent] }> {
     const e = this.peers.get(key);
     if (!e) return;
     this.stopLinger(e);
-    for (const id of e.calls) this.calls.delete(id);
+    for (const id of e.calls) {
+      this.calls.delete(id);
+      this.changedCalls.add(id);
+    }
     e.calls.clear();
     await this.serial(e, () => this.teardown(e));
     this.forget(e);
@@ -302,25 +326,30 @@ export class PeerRegistry extends EventEmitter<{ event: [RegistryEvent] }> {
     return [...this.calls.values()].map((c) => ({ ...c }));
   }
 
-  /** What `StateStore` saves: no keys, only whose SAs are whose. */
+  /** What `StateStore` saves as a snapshot: no keys, only whose SAs are whose.  Starts a new change set. */
   exportState(): Pick<PersistedState, 'peers' | 'calls'> {
+    this.changedPeers.clear();
+    this.changedCalls.clear();
     return {
-      peers: [...this.peers.values()]
-        .filter((e) => e.inSpi !== 0)
-        .map((e) => ({
-          local: e.local,
-          peer: e.peer,
-          reqid: e.reqid,
-          inSpi: e.inSpi,
-          outSpi: e.outSpi,
-          suite: e.suite,
-          mode: e.mode,
-          selectors: e.selectors,
-          installedAt: e.installedAt,
-          retiring: [...e.retiring],
-        })),
+      peers: [...this.peers.values()].filter((e) => e.inSpi !== 0).map(peerRecord),
       calls: this.callSnapshots(),
     };
+  }
+
+  /** The journal records of what changed since the last call (or `exportState`): each as it now is, or its removal. */
+  takeChanges(): StateRecord[] {
+    const out: StateRecord[] = [];
+    for (const key of this.changedPeers) {
+      const e = this.peers.get(key);
+      out.push(e && e.inSpi !== 0 ? { t: 'peer', key, v: peerRecord(e) } : { t: 'peer-', key });
+    }
+    for (const callId of this.changedCalls) {
+      const c = this.calls.get(callId);
+      out.push(c ? { t: 'call', v: { ...c } } : { t: 'call-', callId });
+    }
+    this.changedPeers.clear();
+    this.changedCalls.clear();
+    return out;
   }
 
   /**
@@ -480,6 +509,7 @@ export class PeerRegistry extends EventEmitter<{ event: [RegistryEvent] }> {
   /** Keep a replaced inbound SA for the grace period, then delete it. */
   private retire(e: PeerEntry, spi: number): void {
     e.retiring.add(spi);
+    this.changedPeers.add(e.key);
     const grace = setTimeout(() => {
       if (!e.retiring.delete(spi)) return;
       void this.serial(e, () => this.kernel.deleteSa({ dst: e.local, spi, proto: 'esp' })).catch(() => undefined);
@@ -500,7 +530,9 @@ export class PeerRegistry extends EventEmitter<{ event: [RegistryEvent] }> {
     e.outSpi = 0;
   }
 
+  /** Every change of a peer's SAs runs here, one at a time per peer; each marks the peer changed. */
   private serial<T>(e: PeerEntry, op: () => Promise<T>): Promise<T> {
+    this.changedPeers.add(e.key);
     const run = e.chain.then(op, op);
     e.chain = run.catch(() => undefined);
     return run;
@@ -522,6 +554,7 @@ export class PeerRegistry extends EventEmitter<{ event: [RegistryEvent] }> {
   }
 
   private forget(e: PeerEntry): void {
+    this.changedPeers.add(e.key);
     this.stopLinger(e);
     if (this.peers.get(e.key) === e) this.peers.delete(e.key);
     this.reqids.give(e.reqid);

@@ -86,7 +86,12 @@ export interface ReplayCacheOptions {
   now?: () => number;
   /** Refuse every message for one skew window from construction (no persisted cache). */
   coldStart?: boolean;
+  /** Told of every committed entry, for a journal that must hold it before the response leaves. */
+  onCommit?: (r: ReplayRecord) => void;
 }
+
+/** One committed entry, as `onCommit` reports it and `restore` takes it back. */
+export type ReplayRecord = { key: string; expiry: number } | { initiatorId: string; counter: number };
 
 interface Serialized {
   v: 1;
@@ -100,6 +105,7 @@ export class ReplayCache {
   readonly skewWindowMs: number;
   readonly maxEntries: number;
   readonly #now: () => number;
+  readonly #onCommit: ((r: ReplayRecord) => void) | undefined;
   /** entry key -> expiry (Unix ms). */
   readonly #entries = new Map<string, number>();
   /** The same entries as a binary min-heap on expiry (parallel arrays), for `#purge`. */
@@ -116,6 +122,7 @@ export class ReplayCache {
       throw malformed('replay cache needs a positive skew window and maxEntries');
     }
     this.#now = opts.now ?? Date.now;
+    this.#onCommit = opts.onCommit;
     this.#coldUntil = opts.coldStart ? this.#now() + this.skewWindowMs : -Infinity;
   }
 
@@ -143,8 +150,13 @@ export class ReplayCache {
   /** After successful authentication: re-checks (atomically) and records the message. */
   commit(entry: ReplayEntry): void {
     const r = this.#evaluate(entry);
-    if (r.kind === 'counter') this.#counters.set(entry.initiatorId, r.counter);
-    else this.#add(r.key, r.expiry);
+    if (r.kind === 'counter') {
+      this.#counters.set(entry.initiatorId, r.counter);
+      this.#onCommit?.({ initiatorId: entry.initiatorId, counter: r.counter });
+    } else {
+      this.#add(r.key, r.expiry);
+      this.#onCommit?.({ key: r.key, expiry: r.expiry });
+    }
   }
 
   /** Keys are unique: `#evaluate` refuses one already held. */
@@ -229,11 +241,12 @@ export class ReplayCache {
   }
 
   /**
-   * Rebuild a warm cache from `serialize()` output (no cold start).  Sound
-   * only if the snapshot was written after every commit; otherwise construct
-   * with `coldStart: true`.  Malformed input is MikeyError(UNSPECIFIED).
+   * Rebuild a warm cache from `serialize()` output and the records committed
+   * after it (`onCommit`, in order), with no cold start.  Sound only if every
+   * commit was written before its response left; otherwise construct with
+   * `coldStart: true`.  Malformed input is MikeyError(UNSPECIFIED).
    */
-  static restore(serialized: string, opts: Omit<ReplayCacheOptions, 'coldStart'> = {}): ReplayCache {
+  static restore(serialized: string, opts: Omit<ReplayCacheOptions, 'coldStart'> = {}, after: readonly ReplayRecord[] = []): ReplayCache {
     let parsed: unknown;
     try {
       parsed = JSON.parse(serialized);
@@ -250,6 +263,10 @@ export class ReplayCache {
     const cache = new ReplayCache(opts);
     for (const [k, expiry] of s.entries) if (!cache.#entries.has(k)) cache.#add(k, expiry);
     for (const [id, c] of s.counters) cache.#counters.set(id, c);
+    for (const r of after) {
+      if ('counter' in r) cache.#counters.set(r.initiatorId, Math.max(r.counter, cache.#counters.get(r.initiatorId) ?? -Infinity));
+      else if (!cache.#entries.has(r.key)) cache.#add(r.key, r.expiry);
+    }
     cache.#purge(cache.#now());
     if (cache.#entries.size > cache.maxEntries) throw malformed('replay cache snapshot exceeds maxEntries');
     return cache;

@@ -5,7 +5,7 @@
 // hard expiry without rekey"; a crypto module the kernel cannot load:
 // missing-algorithm.test.ts.)
 import { execFileSync } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SipsecClientError, type SipsecClient } from '../../src/client/client.js';
@@ -137,24 +137,25 @@ describe('sipsecd faults in the lab', () => {
   }, 60_000);
 
   it('keeps serving on a full disk: status reports the state error, and clears it once a save succeeds', async () => {
-    // Restart a with its state directory on a 64 KiB tmpfs.
+    // Restart a with its state directory (snapshot and journal) on a 64 KiB tmpfs that is full.
     const stateDir = join(p.dir, 'a', 'state');
     const keep = mkdtempSync('/tmp/sipsec-state-');
-    if (existsSync(join(stateDir, 'state.json'))) copyFileSync(join(stateDir, 'state.json'), join(keep, 'state.json'));
+    const files = existsSync(stateDir) ? readdirSync(stateDir) : [];
+    for (const f of files) copyFileSync(join(stateDir, f), join(keep, f));
     p.kill('a');
     await new Promise((r) => setTimeout(r, 300));
     mkdirSync(stateDir, { recursive: true });
     execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=64k,mode=0700', 'tmpfs', stateDir]);
     try {
-      if (existsSync(join(keep, 'state.json'))) copyFileSync(join(keep, 'state.json'), join(stateDir, 'state.json'));
-      await p.start('a');
-      // Fill the file system.
+      for (const f of files) copyFileSync(join(keep, f), join(stateDir, f));
+      // Fill the file system: the daemon's first snapshot at start already fails.
       const filler = join(stateDir, 'filler');
       try {
         writeFileSync(filler, Buffer.alloc(128 * 1024));
       } catch (e) {
         expect((e as NodeJS.ErrnoException).code).toBe('ENOSPC');
       }
+      await p.start('a');
       const { ca, cb } = await p.call('disk-1', AS[0], BS[0]);
       // The call was set up (SAs installed) although its state could not be saved.
       expect((await ca.sas('disk-1')).sas).toHaveLength(2);
