@@ -28,8 +28,7 @@ import { policyOf } from '../mikey/modes/common.js';
 import { loadPrivateKey, parseCertificate, parseCertificateBundle } from '../mikey/pke.js';
 import { ReplayCache } from '../mikey/replay.js';
 import { respond } from '../mikey/responder.js';
-import { type ExchangeResult, type MikeyMode, MIKEY_MODES } from '../mikey/result.js';
-import { deriveFromTgk, KeyConst } from '../mikey/keys.js';
+import { deriveSuiteKeys, type ExchangeResult, type MikeyMode, MIKEY_MODES } from '../mikey/result.js';
 import { DataType } from '../mikey/payloads/constants.js';
 import { pskMode } from '../mikey/modes/psk.js';
 import type { Credentials } from '../mikey/modes/types.js';
@@ -190,8 +189,10 @@ function decodeKeys(bytes: Uint8Array, msg: DecodedMessage, psk: Uint8Array, sho
     const suite = suiteOfPolicy(policyOf(msg)).suite;
     if (rand?.kind === 'rand') {
       msg.hdr.csIdMap.cs.forEach((_, i) => {
-        const k = (c: number, n: number) => (n === 0 ? '' : hex(deriveFromTgk(tgk, c, i + 1, msg.hdr.csbId, rand.rand, n)));
-        out += `CS#${i + 1} ${suite.name} ESP encr: ${k(KeyConst.TEK_ENCR, suite.encKeyBytes)} auth: ${k(KeyConst.TEK_AUTH, suite.authKeyBytes)}\n`;
+        const k = deriveSuiteKeys(suite, tgk, i + 1, msg.hdr.csbId, rand.rand);
+        out += `CS#${i + 1} ${suite.name} ESP encr: ${hex(k.encKey)} auth: ${hex(k.authKey)}\n`;
+        k.encKey.fill(0);
+        k.authKey.fill(0);
       });
     }
   }
