@@ -69,6 +69,26 @@ describe('sipsec mikey (in process)', () => {
     });
   }
 
+  it('takes its options from --config F (YAML), the command line winning', async () => {
+    const offerCfg = join(dir, 'offer.yaml');
+    writeFileSync(offerCfg, `mode: psk\npsk-file: ${pskFile}\nid: ${ALICE}\npeer-id: ${BOB}\naddr: 192.0.2.9\nspi: 4096\nstate: ${join(dir, 'cfg.state')}\n`);
+    const a = io();
+    expect(await runMikey(['offer', '--config', offerCfg, '--addr', '192.0.2.1'], a)).toBe(0);
+    const d = io(a.out);
+    expect(await runMikey(['decode', '--config', offerCfg], d)).toBe(0);
+    expect(d.out).toContain('Dst addr: 192.0.2.1');
+    expect(d.out).toContain('MAC: verified');
+    const answerCfg = join(dir, 'answer.yaml');
+    writeFileSync(answerCfg, `psk-file: ${pskFile}\nid: ${BOB}\npeer-id: ${ALICE}\naddr: 192.0.2.2\nspi: 8192\nshow-keys: true\n`);
+    const b = io(a.out);
+    expect(await runMikey(['answer', '--config', answerCfg], b)).toBe(0);
+    expect(b.out).toMatch(/encKey=[0-9a-f]+/);
+    writeFileSync(answerCfg, 'show-keys: yes please\n');
+    expect(await runMikey(['answer', '--config', answerCfg], io(a.out))).toBe(2);
+    writeFileSync(answerCfg, 'psk: 00\n');
+    expect(await runMikey(['answer', '--config', answerCfg], io(a.out))).toBe(2);
+  });
+
   it('answer refuses a wrong PSK with exit 1 and prints the error message', async () => {
     const state = join(dir, 'state2.json');
     const a = io();
