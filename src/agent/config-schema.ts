@@ -169,8 +169,6 @@ export const configSchema = z
         keepaliveSeconds: z.int().min(1).max(3600).default(20),
       })
       .prefault({}),
-    /** When the peer does not support IPsec (SIP 415): refuse the call, or let it go in the clear. */
-    fallback: z.enum(['refuse', 'clear']).default('refuse'),
     /** Drop to this user after start-up (the koffi path; not needed under the systemd unit). */
     runAs: z.strictObject({ user: principal, group: principal.optional() }).optional(),
   });

@@ -82,7 +82,6 @@ export interface SipsecConfig {
   readonly socket: { readonly path: string; readonly gid?: number; readonly mode: number; readonly maxConnections: number };
   readonly stateDir: string;
   readonly kernel: ConfigFile['kernel'];
-  readonly fallback: ConfigFile['fallback'];
   readonly nat: ConfigFile['nat'];
   /** The user (and its groups) to drop to after start-up, if configured. */
   readonly runAs?: { readonly user: string; readonly uid: number; readonly gid: number; readonly groups: readonly number[] };
@@ -267,7 +266,6 @@ class Resolver {
       socket: { path: f.socket.path, mode: f.socket.mode, maxConnections: f.socket.maxConnections, ...(socketGid !== undefined ? { gid: socketGid } : {}) },
       stateDir: f.stateDir,
       kernel: f.kernel,
-      fallback: f.fallback,
       nat: f.nat,
       ...(f.runAs ? this.runAs(f.runAs) : {}),
     };

@@ -1,14 +1,19 @@
 /**
- * `sipsec status|peers|sas|calls|rekey|flush`: ask sipsecd over its socket.
+ * `sipsec status|peers|sas|calls|release|rekey|flush-own`: ask sipsecd over its socket.
  *
  *   sipsec status [--socket P] [--json]
  *   sipsec peers|calls [--socket P] [--json]
  *   sipsec sas [CALL-ID] [--socket P] [--json]     SAs and their counters (never keys)
+ *   sipsec release CALL-ID [--socket P]            end a call in sipsecd (its owner, or admin)
  *   sipsec rekey PEER-ADDRESS [--socket P]         ask the UAs of that peer to rekey now
- *   sipsec flush [--socket P]                      remove every SA and policy of sipsecd (admin)
+ *   sipsec flush-own [--socket P]                  remove every SA and policy of sipsecd, no other (admin)
+ *
+ * Lists are printed as tables (SPIs in hex), other fields as `key: value`; --json prints the result as sent.
  */
 import { parseArgs } from 'node:util';
 import { DEFAULT_SOCKET_PATH } from '../agent/config.js';
+import { formatSpi } from '../agent/protocol.js';
+import { formatTable } from '../bench/table.js';
 import { SipsecClient, SipsecClientError } from '../client/client.js';
 
 type Run = (c: SipsecClient, positional: string[]) => Promise<unknown>;
@@ -18,22 +23,37 @@ const OPS: Record<string, Run> = {
   peers: (c) => c.peers(),
   calls: (c) => c.calls(),
   sas: (c, p) => c.sas(p[0]),
+  release: (c, p) => {
+    if (!p[0]) throw new SipsecClientError('usage', 'sipsec release CALL-ID');
+    return c.release(p[0]);
+  },
   rekey: (c, p) => {
     if (!p[0]) throw new SipsecClientError('usage', 'sipsec rekey PEER-ADDRESS');
     return c.request('rekey', { peer: p[0] });
   },
-  flush: (c) => c.flush(),
+  'flush-own': (c) => c.flush(),
 };
 
-/** Plain-text rendering: one `key: value` line per field, arrays as indented blocks. */
-function render(v: unknown, indent = ''): string {
-  if (Array.isArray(v)) return v.map((x) => `${indent}-\n${render(x, indent + '  ')}`).join('');
-  if (v && typeof v === 'object') {
-    return Object.entries(v)
-      .map(([k, x]) => (x && typeof x === 'object' ? `${indent}${k}:\n${render(x, indent + '  ')}` : `${indent}${k}: ${String(x)}\n`))
-      .join('');
-  }
-  return `${indent}${String(v)}\n`;
+/** One table cell: SPIs (numbers in `peers`) in hex, nested values as JSON. */
+function cell(key: string, x: unknown): string {
+  if (x === undefined) return '';
+  if (typeof x === 'number' && /spi$/i.test(key)) return formatSpi(x);
+  return x !== null && typeof x === 'object' ? JSON.stringify(x) : String(x);
+}
+
+/** Human output: a list of records as a table (columns: their keys), other fields as `key: value` lines. */
+export function render(result: unknown): string {
+  if (result === null || typeof result !== 'object') return `${String(result)}\n`;
+  return Object.entries(result)
+    .map(([k, x]) => {
+      if (!Array.isArray(x)) return `${k}: ${cell(k, x)}\n`;
+      if (x.length === 0) return `${k}: none\n`;
+      if (!x.every((r) => r !== null && typeof r === 'object')) return `${k}: ${x.map((r) => cell(k, r)).join(', ')}\n`;
+      const rows = x as Record<string, unknown>[];
+      const headers = [...new Set(rows.flatMap((r) => Object.keys(r)))];
+      return formatTable({ title: `${k}:`, headers, rows: rows.map((r) => headers.map((h) => cell(h, r[h]))) });
+    })
+    .join('');
 }
 
 export async function runAdmin(cmd: string, argv: string[]): Promise<number> {

@@ -8,6 +8,7 @@
  *   answer --id URI --peer-id URI --addr A --spi N [--min-suite S] [--psk-file F]
  *          [--cert F --key F --ca F] [--dh-group G ...] [--show-keys] [FILE]
  *   verify --state F [--psk-file F --cert F --key F --ca F] [--show-keys] [FILE]
+ *   (every command also takes --config F)
  *
  * Input (FILE or stdin): a base64 MIKEY message, the binary message, a whole
  * SIP message (its body's application/mikey part) or, with --content-type, a
@@ -17,9 +18,12 @@
  * initiator state — with its secrets — to --state, created with mode 0600;
  * `verify` reads and deletes it.  The PSK file holds the key in hex or raw.
  * `decode` does not judge freshness (no clock, no replay cache).
+ * `--config F` reads options from a YAML map with the same names
+ * (`peer-id: sip:bob@example.org`, `show-keys: true`); the command line wins.
  */
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
+import { parse as parseYaml } from 'yaml';
 import { ErrNo, MikeyError, errNoName } from '../mikey/errors.js';
 import { createOffer, restoreState, serializeState, verifyResponse } from '../mikey/initiator.js';
 import { decodeMessage, type DecodedMessage } from '../mikey/message.js';
@@ -28,8 +32,7 @@ import { policyOf } from '../mikey/modes/common.js';
 import { loadPrivateKey, parseCertificate, parseCertificateBundle } from '../mikey/pke.js';
 import { ReplayCache } from '../mikey/replay.js';
 import { respond } from '../mikey/responder.js';
-import { type ExchangeResult, type MikeyMode, MIKEY_MODES } from '../mikey/result.js';
-import { deriveFromTgk, KeyConst } from '../mikey/keys.js';
+import { deriveSuiteKeys, type ExchangeResult, type MikeyMode, MIKEY_MODES } from '../mikey/result.js';
 import { DataType } from '../mikey/payloads/constants.js';
 import { pskMode } from '../mikey/modes/psk.js';
 import type { Credentials } from '../mikey/modes/types.js';
@@ -73,6 +76,7 @@ const OPTIONS = {
   'show-keys': { type: 'boolean' },
   json: { type: 'boolean' },
   minisip: { type: 'boolean' },
+  config: { type: 'string' },
 } as const;
 
 type Values = ReturnType<typeof parseArgs<{ options: typeof OPTIONS; allowPositionals: true }>>['values'];
@@ -80,6 +84,21 @@ type Values = ReturnType<typeof parseArgs<{ options: typeof OPTIONS; allowPositi
 class UsageError extends Error {}
 
 const hex = (b: Uint8Array): string => Buffer.from(b).toString('hex');
+
+/** The options of `--config F` under those of the command line. */
+function withConfig(v: Values): Values {
+  if (!v.config) return v;
+  const file: unknown = parseYaml(readFileSync(v.config, 'utf8'));
+  if (file === null || typeof file !== 'object' || Array.isArray(file)) throw new UsageError(`${v.config}: expected a map of options`);
+  const out: Record<string, string | boolean> = {};
+  for (const [k, x] of Object.entries(file)) {
+    const type = k === 'config' ? undefined : (OPTIONS as Record<string, { type: string }>)[k]?.type;
+    if (!type) throw new UsageError(`${v.config}: unknown option ${k}`);
+    if (type === 'boolean' ? typeof x !== 'boolean' : typeof x !== 'string' && typeof x !== 'number') throw new UsageError(`${v.config}: ${k}: expected a ${type}`);
+    out[k] = type === 'boolean' ? (x as boolean) : String(x);
+  }
+  return { ...out, ...Object.fromEntries(Object.entries(v).filter(([, x]) => x !== undefined)) } as Values;
+}
 
 function need(v: Values, k: keyof Values): string {
   const x = v[k];
@@ -190,8 +209,10 @@ function decodeKeys(bytes: Uint8Array, msg: DecodedMessage, psk: Uint8Array, sho
     const suite = suiteOfPolicy(policyOf(msg)).suite;
     if (rand?.kind === 'rand') {
       msg.hdr.csIdMap.cs.forEach((_, i) => {
-        const k = (c: number, n: number) => (n === 0 ? '' : hex(deriveFromTgk(tgk, c, i + 1, msg.hdr.csbId, rand.rand, n)));
-        out += `CS#${i + 1} ${suite.name} ESP encr: ${k(KeyConst.TEK_ENCR, suite.encKeyBytes)} auth: ${k(KeyConst.TEK_AUTH, suite.authKeyBytes)}\n`;
+        const k = deriveSuiteKeys(suite, tgk, i + 1, msg.hdr.csbId, rand.rand);
+        out += `CS#${i + 1} ${suite.name} ESP encr: ${hex(k.encKey)} auth: ${hex(k.authKey)}\n`;
+        k.encKey.fill(0);
+        k.authKey.fill(0);
       });
     }
   }
@@ -284,7 +305,7 @@ export async function runMikey(argv: string[], io: MikeyIo = defaultIo): Promise
     return 2;
   }
   try {
-    return await run(cmd, parsed.values, rest, io);
+    return await run(cmd, withConfig(parsed.values), rest, io);
   } catch (e) {
     if (e instanceof UsageError) {
       io.stderr(`${e.message}\n${USAGE}`);

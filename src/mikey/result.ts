@@ -18,11 +18,11 @@
  * util.inspect of a result or an SA show "<n bytes redacted>" instead.
  */
 import { inspect } from 'node:util';
-import type { SuiteName } from '../kernel/algorithms.js';
+import type { AlgorithmSuite, SuiteName } from '../kernel/algorithms.js';
 import type { IpsecMode, SaLifetimes } from '../kernel/types.js';
 import { type IpsecCs } from './csidmap.js';
 import { malformed } from './errors.js';
-import { KeyConst, deriveEspKeys, deriveFromTgk } from './keys.js';
+import { KeyConst, deriveEspKeys, deriveFromTgk, type Inkey } from './keys.js';
 import { PrfKey } from './prf.js';
 import type { NegotiatedPolicy } from './negotiate.js';
 import type { IpsecPolicy, NatTraversal, TrafficSelector } from './sp.js';
@@ -119,9 +119,18 @@ function protect<T extends object>(obj: T, view: () => object): T {
 }
 
 /** The ESP keys of crypto session `csId` for `suite` lengths (AEAD: key || salt). */
-function deriveSaKeys(input: ResultInput, tgk: PrfKey, csId: number): { encKey: Uint8Array; authKey: Uint8Array } {
-  const { csbId, rand } = input;
-  const suite = input.negotiated.suite;
+/**
+ * The ESP keys of crypto session `csId` for `suite` (docs/PROFILE.md §6, §9):
+ * for AES-GCM the RFC 4106 key ‖ salt, the salt from the salting constant;
+ * otherwise the encryption and authentication keys of seed 003.
+ */
+export function deriveSuiteKeys(
+  suite: Pick<AlgorithmSuite, 'aead' | 'encKeyBytes' | 'authKeyBytes'>,
+  tgk: Inkey,
+  csId: number,
+  csbId: number,
+  rand: Uint8Array,
+): { encKey: Uint8Array; authKey: Uint8Array } {
   if (!suite.aead) {
     const k = deriveEspKeys(tgk, csId, csbId, rand, suite.encKeyBytes, suite.authKeyBytes);
     return { encKey: k.encrKey, authKey: k.authKey };
@@ -171,7 +180,7 @@ function describeSas(input: ResultInput, tgk: PrfKey): ExchangeResult {
       src: cs.spiSrcaddr,
       dst: cs.spiDstaddr,
       suite: input.negotiated.suite.name,
-      ...deriveSaKeys(input, tgk, csId),
+      ...deriveSuiteKeys(input.negotiated.suite, tgk, csId, input.csbId, input.rand),
       mode: input.negotiated.mode,
       lifetimes: lifetimesOf(p),
       replayWindow: p.replayWindow ?? DEFAULT_REPLAY_WINDOW,

@@ -90,7 +90,6 @@ describe('defaults', () => {
     expect(cfg.socket).toEqual({ path: '/run/sipsec/sipsecd.sock', mode: 0o660, maxConnections: 64 });
     expect(cfg.stateDir).toBe('/var/lib/sipsec');
     expect(cfg.kernel.backend).toBe('xfrm');
-    expect(cfg.fallback).toBe('refuse');
     expect(cfg.runAs).toBeUndefined();
   });
 
@@ -195,9 +194,9 @@ describe('errors carry path and line:column', () => {
   });
 
   it('formatConfigErrors gives file:line:column: path: message lines', () => {
-    const issues = issuesOf(`${MIN}linger: soon\nfallback: maybe\n`);
+    const issues = issuesOf(`${MIN}linger: soon\nstateDir: var/lib\n`);
     const text = formatConfigErrors('x.yaml', issues);
-    expect(text.split('\n')).toEqual([expect.stringMatching(/^x\.yaml:4:9: linger: /), expect.stringMatching(/^x\.yaml:5:11: fallback: /)]);
+    expect(text.split('\n')).toEqual([expect.stringMatching(/^x\.yaml:4:9: linger: /), expect.stringMatching(/^x\.yaml:5:11: stateDir: /)]);
   });
 
   it('a missing file is a ConfigError too', () => {

@@ -52,6 +52,43 @@ describe('sipsec mikey (in process)', () => {
     expect(aliceSas.map(keysOf)).toEqual(bobSas.map(keysOf));
   });
 
+  for (const suite of ['aes-gcm-256', 'aes-cbc-128-hmac-sha256']) {
+    it(`decode --show-keys prints the ESP keys the exchange installs (${suite})`, async () => {
+      const a = io();
+      const offerArgs = ['offer', '--mode', 'psk', '--psk-file', pskFile, '--suite', suite, '--id', ALICE, '--peer-id', BOB, '--addr', '192.0.2.1', '--spi', '4096', '--state', join(dir, `${suite}.state`)];
+      expect(await runMikey(offerArgs, a)).toBe(0);
+      const d = io(a.out);
+      expect(await runMikey(['decode', '--psk-file', pskFile, '--show-keys'], d)).toBe(0);
+      const b = io(a.out);
+      expect(await runMikey(['answer', '--psk-file', pskFile, '--id', BOB, '--peer-id', ALICE, '--addr', '192.0.2.2', '--spi', '8192', '--show-keys'], b)).toBe(0);
+      // decode: "CS#1 <suite> ESP encr: <hex> auth: <hex>"; answer: "CS#1 in spi=... <suite> encKey=<hex> authKey=<hex>".
+      const decoded = [...d.out.matchAll(/^CS#(\d) \S+ ESP encr: ([0-9a-f]*) auth: ([0-9a-f]*)$/gm)].map((m) => [m[1], m[2], m[3]]);
+      const answered = [...b.out.matchAll(/^CS#(\d) .* encKey=([0-9a-f]*) authKey=([0-9a-f]*)$/gm)].map((m) => [m[1], m[2], m[3]]);
+      expect(decoded).toHaveLength(2);
+      expect(decoded).toEqual(answered);
+    });
+  }
+
+  it('takes its options from --config F (YAML), the command line winning', async () => {
+    const offerCfg = join(dir, 'offer.yaml');
+    writeFileSync(offerCfg, `mode: psk\npsk-file: ${pskFile}\nid: ${ALICE}\npeer-id: ${BOB}\naddr: 192.0.2.9\nspi: 4096\nstate: ${join(dir, 'cfg.state')}\n`);
+    const a = io();
+    expect(await runMikey(['offer', '--config', offerCfg, '--addr', '192.0.2.1'], a)).toBe(0);
+    const d = io(a.out);
+    expect(await runMikey(['decode', '--config', offerCfg], d)).toBe(0);
+    expect(d.out).toContain('Dst addr: 192.0.2.1');
+    expect(d.out).toContain('MAC: verified');
+    const answerCfg = join(dir, 'answer.yaml');
+    writeFileSync(answerCfg, `psk-file: ${pskFile}\nid: ${BOB}\npeer-id: ${ALICE}\naddr: 192.0.2.2\nspi: 8192\nshow-keys: true\n`);
+    const b = io(a.out);
+    expect(await runMikey(['answer', '--config', answerCfg], b)).toBe(0);
+    expect(b.out).toMatch(/encKey=[0-9a-f]+/);
+    writeFileSync(answerCfg, 'show-keys: yes please\n');
+    expect(await runMikey(['answer', '--config', answerCfg], io(a.out))).toBe(2);
+    writeFileSync(answerCfg, 'psk: 00\n');
+    expect(await runMikey(['answer', '--config', answerCfg], io(a.out))).toBe(2);
+  });
+
   it('answer refuses a wrong PSK with exit 1 and prints the error message', async () => {
     const state = join(dir, 'state2.json');
     const a = io();
