@@ -1,8 +1,14 @@
 /**
- * A small structured logger: one JSON object per line (journald keeps it as
- * is), `{ts, level, msg, ...fields}`.
+ * The daemon's structured logger, on pino: one JSON object per line (journald
+ * keeps it as is), `{level, ts, msg, ...fields}`, levels, child loggers, and
+ * asynchronous batched writes to stderr (a request logs a line or two, and
+ * each write to a pipe is a syscall, a costly one in a VM; pino flushes what
+ * is pending at exit, also after an uncaught exception).
  *
- * It redacts before writing, whatever the caller passes:
+ * Our own `redact` runs on every record (as pino's formatter) and on every
+ * child's fields, whatever the caller passes (pino's `redact` option takes fixed
+ * paths, so a new field such as `authKey` three levels down would be logged
+ * until someone listed it):
  *  - a field whose name looks like key material (key, psk, secret, password,
  *    tgk, tek, salt, pem; any case, as a suffix: `authKey`, `privateKey`)
  *    becomes "<redacted>";
@@ -11,8 +17,9 @@
  *  - nesting deeper than 4 levels and cycles are cut.
  */
 
+import { pino, destination, type Logger as Pino } from 'pino';
+
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
-const RANK: Record<LogLevel, number> = { debug: 10, info: 20, warn: 30, error: 40 };
 
 export type LogFields = Record<string, unknown>;
 
@@ -27,7 +34,7 @@ export interface Logger {
 
 export interface LoggerOptions {
   readonly level?: LogLevel;
-  /** Where lines go; default process.stderr, batched (`toStderr`). */
+  /** Where lines go (one call per line); default stderr, asynchronous. */
   readonly write?: (line: string) => void;
   readonly now?: () => Date;
 }
@@ -54,44 +61,32 @@ export function redact(value: unknown, depth = 0, seen: WeakSet<object> = new We
   return out;
 }
 
-let pending: string[] = [];
-let flushAtExit = false;
-const flush = (): void => {
-  if (pending.length === 0) return;
-  const text = pending.join('');
-  pending = [];
-  process.stderr.write(text);
-};
-
-/**
- * Lines to stderr, one write per event-loop turn: a request logs a line or
- * two, and each write to a pipe is a syscall (a costly one in a VM).  What is
- * pending is written at exit, also after an uncaught exception; a SIGKILL
- * loses at most the lines of the turn it interrupts.
- */
-function toStderr(line: string): void {
-  if (pending.push(line) > 1) return;
-  setImmediate(flush);
-  if (flushAtExit) return;
-  flushAtExit = true;
-  process.on('exit', flush);
+export function createLogger(options: LoggerOptions = {}): Logger {
+  const now = options.now ?? (() => new Date());
+  const p = pino(
+    {
+      level: options.level ?? 'info',
+      base: undefined,
+      timestamp: () => `,"ts":"${now().toISOString()}"`,
+      // Errors are redacted to {name, message, code} like any value: no stack.
+      serializers: { err: (e: unknown) => e },
+      formatters: {
+        level: (label) => ({ level: label }),
+        log: (o) => redact(o) as Record<string, unknown>,
+      },
+    },
+    options.write ? { write: options.write } : destination({ dest: 2, sync: false }),
+  );
+  return wrap(p);
 }
 
-export function createLogger(options: LoggerOptions = {}, base: LogFields = {}): Logger {
-  const floor = RANK[options.level ?? 'info'];
-  const write = options.write ?? toStderr;
-  const now = options.now ?? (() => new Date());
-  const emit = (level: LogLevel, msg: string, fields?: LogFields): void => {
-    if (RANK[level] < floor) return;
-    const body = redact({ ...base, ...fields }) as LogFields;
-    write(`${JSON.stringify({ ts: now().toISOString(), level, msg, ...body })}\n`);
-  };
+function wrap(p: Pino): Logger {
   return {
-    debug: (m, f) => emit('debug', m, f),
-    info: (m, f) => emit('info', m, f),
-    warn: (m, f) => emit('warn', m, f),
-    error: (m, f) => emit('error', m, f),
-    child: (fields) => createLogger(options, { ...base, ...fields }),
+    debug: (m, f) => p.debug(f ?? {}, m),
+    info: (m, f) => p.info(f ?? {}, m),
+    warn: (m, f) => p.warn(f ?? {}, m),
+    error: (m, f) => p.error(f ?? {}, m),
+    child: (fields) => wrap(p.child(redact(fields) as LogFields)),
   };
 }
 

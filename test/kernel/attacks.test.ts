@@ -180,7 +180,7 @@ describe('attacks on sipsecd', () => {
     expect(ms).toBeLessThan(8000);
     expect((await cb.ping()).pong).toBe(true);
     cb.close();
-    expect(p.log('b')).toMatch(/bad framing.*frame-too-large/);
+    expect(p.logRecords('b', 'closing connection: bad framing').map((r) => r.code)).toContain('frame-too-large');
     expect(p.log('b')).toMatch(/incomplete frame timed out/);
   }, 60_000);
 

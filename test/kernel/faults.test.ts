@@ -68,7 +68,7 @@ describe('sipsecd faults in the lab', () => {
     // out, such as replaced outbound SAs, are not in the saved state: the restart may delete them.)
     const after = spis(await p.xfrm('a', 'state'));
     const live = peersBefore.flatMap((x) => [x.inSpi, x.outSpi]).map((n) => '0x' + n.toString(16).padStart(8, '0'));
-    const restored = /"msg":"state restored".*/.exec(p.log('a'))?.[0] ?? 'no "state restored" line';
+    const restored = JSON.stringify(p.logRecords('a', 'state restored').at(-1) ?? 'no "state restored" line');
     for (const spi of live) expect(after, `${spi} missing after restart; ${restored}`).toContain(spi);
     expect(after.length, restored).toBeLessThanOrEqual(spis(stateBefore).length);
     // The same policies (selector and direction), and every outbound one sends on its peer's live SA.
@@ -162,7 +162,7 @@ describe('sipsecd faults in the lab', () => {
       const st = await ca.status();
       expect(st.stateError).toMatch(/ENOSPC/);
       expect((await ca.calls()).calls.map((c) => c.callId)).toContain('disk-1');
-      expect(p.log('a')).toMatch(/cannot save state; serving on.*ENOSPC/);
+      expect(p.logRecords('a', 'cannot save state; serving on').map((r) => r.error)).toContainEqual(expect.stringMatching(/ENOSPC/));
       // Space again: the next change saves and the error is gone.
       execFileSync('rm', ['-f', filler]);
       await ca.release('disk-1');

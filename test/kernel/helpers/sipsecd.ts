@@ -26,6 +26,8 @@ export interface Pair {
   kill(host: 'a' | 'b'): void;
   /** Everything a host's daemons wrote to stderr (their JSON log lines), across restarts. */
   log(host: 'a' | 'b'): string;
+  /** The host's log records (JSON lines) whose msg is `msg`, parsed. */
+  logRecords(host: 'a' | 'b', msg: string): Record<string, unknown>[];
   client(host: 'a' | 'b'): Promise<SipsecClient>;
   sock(host: 'a' | 'b'): string;
   xfrm(host: 'a' | 'b', what: 'state' | 'policy'): Promise<string>;
@@ -127,6 +129,12 @@ ${o.extra ?? 'linger: 2'}
       daemons.get(h)?.kill('SIGKILL');
     },
     log: (h) => logs[h],
+    logRecords: (h, msg) =>
+      logs[h]
+        .split('\n')
+        .filter((l) => l.startsWith('{'))
+        .map((l) => JSON.parse(l) as Record<string, unknown>)
+        .filter((r) => r.msg === msg),
     async xfrm(h, what) {
       const out = (await t.exec(h, ['ip', 'xfrm', what])).stdout;
       // The SPD only: sipsecd's ESP-in-UDP socket holds per-socket bypass policies ("socket in/out"), listed too.

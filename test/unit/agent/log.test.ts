@@ -5,7 +5,7 @@ import { Secret } from '../../../src/agent/secret.js';
 describe('log', () => {
   it('writes one JSON line per record, redacting key material', () => {
     const lines: string[] = [];
-    const log = createLogger({ write: (l) => void lines.push(l), now: () => new Date(0) }).child({ conn: 3 });
+    const log = createLogger({ write: (l) => void lines.push(l), now: () => new Date(0) }).child({ conn: 3, psk: 'bound' });
     const err = Object.assign(new Error('boom'), { code: 'EPERM', key: 'leak' });
     log.info('installed', { spi: 7, encKey: 'aabbcc', nested: { psk: 'x', authKey: [1] }, buf: Buffer.from('secret!'), secret: new Secret(new Uint8Array(4)), err });
     log.debug('dropped');
@@ -15,6 +15,7 @@ describe('log', () => {
       level: 'info',
       msg: 'installed',
       conn: 3,
+      psk: '<redacted>',
       spi: 7,
       encKey: '<redacted>',
       nested: { psk: '<redacted>', authKey: '<redacted>' },
