@@ -1,9 +1,13 @@
 /**
  * `SipsecClientError`: every failure of a sipsecd request.  `code` is the
  * daemon's error code (see docs/PROTOCOL.md §5) or one of the client's own:
- * `timeout` (no answer in time), `connection-closed`, `protocol` (the daemon
- * sent something unreadable).  `extra` holds the daemon's additional fields,
- * e.g. `sipStatus` and `mikey` for an answer to be sent as a SIP error.
+ * `timeout` (sent, no answer in time), `connection-lost` (sent, then the
+ * connection dropped before the answer: the daemon may or may not have
+ * carried it out; never resent), `connection-closed` (not sent: the client
+ * is closed, or sipsecd was not reachable within the request's timeout),
+ * `protocol` (the daemon sent something unreadable).  `extra` holds the
+ * daemon's additional fields, e.g. `sipStatus` and `mikey` for an answer to
+ * be sent as a SIP error.
  */
 export class SipsecClientError extends Error {
   override readonly name = 'SipsecClientError';
