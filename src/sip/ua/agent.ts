@@ -28,7 +28,7 @@ import { type Timer } from './clock.js';
 import { buildResponse, header, newCallId, newTag } from './build.js';
 import { dialogNextHop, dialogRequest, inDialog, refreshTarget, uacDialog, uasDialog, uriTarget, type Dialog } from './dialog.js';
 import type { Media, MediaFactory, MediaStats } from './media.js';
-import { ServerTransaction, TransactionLayer, type TransactionUser } from './transaction.js';
+import { ServerTransaction, TransactionLayer, type ClientTransaction, type TransactionUser } from './transaction.js';
 import { formatHostPort, type Target } from './transport.js';
 
 /** The sipsecd operations a UA needs (SipsecClient implements them). */
@@ -121,6 +121,13 @@ interface Call {
   ended: boolean;
   /** UAC: a 180 arrived (the first one is the ringing mark). */
   rang?: boolean;
+  /** UAC: the INVITE client transaction under way (CANCEL refers to it). */
+  inviteClientTx?: ClientTransaction;
+  /** UAC: the user cancelled (`cancel`); the CANCEL goes out at the first provisional response. */
+  cancelled?: boolean;
+  cancelSent?: boolean;
+  /** UAS: sipsecd's answer under way: a CANCEL's release waits for it, or the SAs it installs would stay. */
+  answering?: Promise<unknown>;
   media?: Media;
   peerMedia?: { address: string; port: number };
   /** UAS: the peer's new media address from a re-INVITE, used from its ACK on (its SAs are in by then). */
@@ -264,6 +271,11 @@ export class UserAgent implements TransactionUser {
         const { mikey } = await this.keying.offer({ callId: call.id, localUri: this.opts.uri, peerUri: call.peerUri, localAddress: this.#local.address });
         call.keyed = true;
         this.log({ event: 'offer-made', callId: call.id, mikeyBytes: unb64(mikey).length });
+        if (call.cancelled) {
+          // Cancelled before any INVITE went out: nothing to CANCEL, the offer is given back.
+          await this.#end(call, { callId: call.id, ok: false, status: 487 });
+          return;
+        }
         body = buildSipsecBody({ mikey: unb64(mikey), sdp });
       } catch (e) {
         this.log({ event: 'call-failed', callId: call.id, reason: 'offer', detail: (e as Error).message });
@@ -297,6 +309,7 @@ export class UserAgent implements TransactionUser {
     const tx = this.layer.request(invite, this.#outbound(call.peerUri), {
       onResponse: (res) => {
         if (res.status < 200) {
+          if (call.cancelled && !call.cancelSent) this.#sendCancel(call);
           if (res.status === 180 && !call.rang) {
             call.rang = true;
             this.#mark('ringing-received', call.id);
@@ -308,7 +321,7 @@ export class UserAgent implements TransactionUser {
           void this.#onInvite2xx(call, tx.request, res, onEstablished);
           return;
         }
-        if (!authTried) {
+        if (!authTried && !call.cancelled) {
           const retry = this.#authFor(invite, res);
           if (retry) {
             authTried = true;
@@ -323,6 +336,7 @@ export class UserAgent implements TransactionUser {
         void this.#end(call, { callId: call.id, ok: false, status: 408 });
       },
     });
+    call.inviteClientTx = tx;
     this.#mark('invite-sent', call.id);
     this.log({ event: 'invite-sent', callId: call.id, bytes: tx.size, transport: tx.target.transport, mikey: call.ipsec });
   }
@@ -330,7 +344,7 @@ export class UserAgent implements TransactionUser {
   async #onInviteFailure(call: Call, fromTag: string, res: SipResponse, onEstablished: () => void): Promise<void> {
     const warning = safe(() => warnings(res).map((w) => `${w.code} ${w.agent} "${w.text}"`).join(', ')) ?? '';
     this.log({ event: 'invite-rejected', callId: call.id, status: res.status, warning, mikeyError: /mikey/i.test(header(res, 'Content-Type') ?? '') });
-    if (res.status === 415 && call.ipsec) {
+    if (res.status === 415 && call.ipsec && !call.cancelled) {
       await this.#release(call);
       if (this.opts.fallback === 'clear') {
         this.log({ event: 'fallback', callId: call.id, to: 'clear', reason: 'peer cannot read multipart/MIKEY (415)' });
@@ -362,7 +376,8 @@ export class UserAgent implements TransactionUser {
     const dialog = uacDialog(invite, res);
     call.dialog = dialog;
     this.log({ event: '2xx-received', callId: call.id, status: res.status, bytes: res.body.length });
-    if (call.ended) {
+    if (call.ended || call.cancelled) {
+      // Answered before our CANCEL got there (§9.1, §15): the call exists; end it with BYE, never keyed.
       this.#sendAck(dialog);
       await this.#bye(call);
       return;
@@ -480,12 +495,51 @@ export class UserAgent implements TransactionUser {
     return moved;
   }
 
-  /** End a call: BYE when established, CANCEL-like local end otherwise. */
+  /** End a call: BYE when established; a call of ours not answered yet is cancelled (`cancel`). */
   async hangup(callId: string): Promise<CallOutcome | undefined> {
     const call = this.#calls.get(callId);
     if (call === undefined) return undefined;
     if (call.dialog && !call.ended) await this.#bye(call);
+    else if (!call.dialog && call.role === 'caller') return this.cancel(callId);
     return call.done;
+  }
+
+  /**
+   * Cancel a call of ours before its final response (§9.1): the CANCEL goes
+   * out once a provisional response has come (at once if one has; never
+   * before one), the callee answers it 200 and the INVITE 487, and the call
+   * ends releasing sipsecd's offer, which gives its SPI back.  A 2xx that
+   * crossed the CANCEL is ACKed and hung up (BYE), unkeyed.  No final
+   * response 64*T1 after the CANCEL: the call ends anyway.  Resolves with
+   * the outcome (status 487 when cancelled); an answered call is left alone
+   * (hang it up).
+   */
+  async cancel(callId: string): Promise<CallOutcome | undefined> {
+    const call = this.#calls.get(callId);
+    if (call === undefined || call.role !== 'caller') return undefined;
+    if (call.ended || call.dialog || call.cancelled) return call.done;
+    call.cancelled = true;
+    this.log({ event: 'cancel-requested', callId });
+    if (call.inviteClientTx?.state === 'proceeding') this.#sendCancel(call);
+    return call.done;
+  }
+
+  #sendCancel(call: Call): void {
+    const invite = call.inviteClientTx;
+    if (invite === undefined) return;
+    call.cancelSent = true;
+    this.layer.cancel(invite, {
+      onResponse: (res) => {
+        if (res.status >= 200) this.log({ event: 'cancel-done', callId: call.id, status: res.status });
+      },
+      onTimeout: () => this.log({ event: 'cancel-done', callId: call.id, status: 408 }),
+    });
+    this.log({ event: 'cancel-sent', callId: call.id });
+    this.layer.clock.after(64 * this.layer.timers.t1, () => {
+      if (call.ended || call.dialog) return;
+      this.log({ event: 'call-failed', callId: call.id, status: 487, reason: 'no final response to the cancelled INVITE' });
+      void this.#end(call, { callId: call.id, ok: false, status: 487 });
+    });
   }
 
   async #bye(call: Call): Promise<void> {
@@ -589,7 +643,7 @@ export class UserAgent implements TransactionUser {
       this.log({ event: 'answer-request', callId: call.id });
       try {
         call.keyed = true;
-        const ans = await this.keying.answer({
+        const answering = this.keying.answer({
           callId: call.id,
           localUri: this.opts.uri,
           peerUri,
@@ -598,6 +652,8 @@ export class UserAgent implements TransactionUser {
           localAddress: this.#local.address,
           sdp: parts.sdp,
         });
+        call.answering = answering.catch(() => undefined);
+        const ans = await answering;
         this.#mark('sas-installed', call.id);
         this.log({ event: 'sas-installed', callId: call.id, role: 'callee', sas: ans.sas.length });
         body = buildSipsecBody({ mikey: unb64(ans.mikey), sdp });
@@ -768,6 +824,7 @@ export class UserAgent implements TransactionUser {
   async #release(call: Call): Promise<void> {
     if (!call.keyed) return;
     call.keyed = false;
+    await call.answering; // a CANCEL during the answer: release once its SAs are in
     try {
       const r = await this.keying.release(call.id);
       this.log({ event: 'released', callId: call.id, released: r.released });

@@ -85,8 +85,9 @@ export class ClientTransaction {
     req: SipRequest,
     target: Target,
     private readonly handlers: ClientHandlers,
+    branch = newBranch(),
   ) {
-    this.branch = newBranch();
+    this.branch = branch;
     const enc = encodeRequest(req, target, layer.sentBy, this.branch);
     this.request = enc.req;
     this.target = enc.target;
@@ -340,6 +341,40 @@ export class TransactionLayer {
   request(req: SipRequest, target: Target, handlers: ClientHandlers): ClientTransaction {
     const tx = new ClientTransaction(this, req, target, handlers);
     this.#clients.set(`${tx.branch}|${req.method}`, tx);
+    return tx;
+  }
+
+  /**
+   * CANCEL a pending INVITE (§9.1), as a non-INVITE client transaction: the
+   * INVITE's Request-URI, Call-ID, From, To, CSeq number and Route, and its
+   * top Via (same branch, so every hop matches it to the INVITE), sent where
+   * the INVITE went.  Only after a provisional response (§9.1): the UA checks.
+   *
+   *   CANCEL sip:bob@example.org SIP/2.0
+   *   Via: SIP/2.0/UDP 10.0.0.1:5060;branch=<the INVITE's>;rport
+   *   Max-Forwards: 70
+   *   From: <sip:alice@example.org>;tag=a    To: <sip:bob@example.org>
+   *   Call-ID: <the INVITE's>                CSeq: <n> CANCEL
+   */
+  cancel(invite: ClientTransaction, handlers: ClientHandlers): ClientTransaction {
+    const req = invite.request;
+    const pick = (name: string) => req.headers.filter((h) => h.name.toLowerCase() === name.toLowerCase());
+    const cancel: SipRequest = {
+      kind: 'request',
+      method: 'CANCEL',
+      uri: req.uri,
+      headers: [
+        ...pick('Route'),
+        { name: 'Max-Forwards', value: '70' },
+        ...pick('From'),
+        ...pick('To'),
+        ...pick('Call-ID'),
+        { name: 'CSeq', value: `${cseq(req).seq} CANCEL` },
+      ],
+      body: new Uint8Array(),
+    };
+    const tx = new ClientTransaction(this, cancel, invite.target, handlers, invite.branch);
+    this.#clients.set(`${tx.branch}|CANCEL`, tx);
     return tx;
   }
 
