@@ -2,7 +2,9 @@
  * `sipsec ua`: the reference SIP user agent (docs/SIP.md).
  *
  *   sipsec ua --config F register
- *   sipsec ua --config F call URI [--duration S] [--rekey-after S] [--calls N]
+ *   sipsec ua --config F call URI [--duration S] [--rekey-after S] [--calls N] [--cancel-after MS]
+ *   --cancel-after MS on call: cancel each call MS ms after dialling unless answered by then
+ *   (CANCEL once it rings, RFC 3261 §9.1); exit 0 when each was cancelled (487)
  *   sipsec ua --config F answer [--count N] [--timeout S]
  *   --timeline on call/answer: also a {"event": "timeline", "mark": ..., "at": <epoch ms>}
  *   line per call-setup instant (CallMark; `npm run bench -- call-setup` reads them)
@@ -21,8 +23,9 @@ import { loadUaConfig, UaConfigError } from '../sip/ua/config.js';
 import { udpMedia } from '../sip/ua/media.js';
 import { TransactionLayer } from '../sip/ua/transaction.js';
 import { NodeTransport } from '../sip/ua/transport.js';
+import { followDaemon } from '../sip/ua/daemon-link.js';
 
-const USAGE = 'usage: sipsec ua --config F [--timeline] register | call URI [--duration S] [--rekey-after S] [--calls N] | answer [--count N] [--timeout S] | rekey --pid P | move --pid P\n';
+const USAGE = 'usage: sipsec ua --config F [--timeline] register | call URI [--duration S] [--rekey-after S] [--calls N] [--cancel-after MS] | answer [--count N] [--timeout S] | rekey --pid P | move --pid P\n';
 
 /** Epoch ms, µs precision, of a performance.now() reading. */
 const epochMs = (perfNow: number): number => Math.round((performance.timeOrigin + perfNow) * 1000) / 1000;
@@ -49,6 +52,7 @@ export async function runUa(argv: string[]): Promise<number> {
         config: { type: 'string' },
         duration: { type: 'string', default: '3' },
         'rekey-after': { type: 'string' },
+        'cancel-after': { type: 'string' },
         count: { type: 'string', default: '1' },
         calls: { type: 'string', default: '1' },
         timeline: { type: 'boolean', default: false },
@@ -67,6 +71,8 @@ export async function runUa(argv: string[]): Promise<number> {
     return 0;
   }
   if (!values.config || !['register', 'call', 'answer'].includes(cmd ?? '') || (cmd === 'call' && !target)) return usage();
+  const cancelAfterMs = values['cancel-after'] === undefined ? undefined : Number(values['cancel-after']);
+  if (cancelAfterMs !== undefined && !(cancelAfterMs >= 0)) return usage();
   let cfg;
   try {
     cfg = loadUaConfig(values.config);
@@ -101,10 +107,7 @@ export async function runUa(argv: string[]): Promise<number> {
   process.on('SIGUSR2', () => void moveAll());
   if (client) {
     await client.subscribe(['rekey-needed']);
-    client.on('event', (ev) => {
-      log({ event: 'sipsecd-event', name: ev.event, ...('callId' in ev.data ? { callId: ev.data.callId } : {}) });
-      if (ev.event === 'rekey-needed') void ua.rekey(ev.data.callId);
-    });
+    followDaemon(ua, client, log);
   }
   log({ event: 'ua-start', command: cmd, sip: `${transport.local.address}:${transport.local.port}` });
   try {
@@ -118,6 +121,14 @@ export async function runUa(argv: string[]): Promise<number> {
       let ok = true;
       for (let i = 0; i < Number(values.calls); i++) {
         const c = await ua.call(target!);
+        if (cancelAfterMs !== undefined) {
+          const timer = setTimeout(() => void ua.cancel(c.callId), cancelAfterMs);
+          const answered = await c.established; // or ended: cancelled, refused, failed
+          clearTimeout(timer);
+          if (answered) await ua.hangup(c.callId); // answered before the cancel
+          ok &&= !answered && (await c.done).status === 487;
+          continue;
+        }
         if (!(await c.established)) {
           ok &&= (await c.done).ok;
           continue;
