@@ -153,4 +153,19 @@ describe('sipsecd in the lab', () => {
     ca2.close();
     cb.close();
   }, 60_000);
+
+  it('gives back the SPI an offer reserved when its call is released before the answer (CANCEL)', async () => {
+    const ca = await client('a');
+    const spis = async () => [...(await xfrm('a', 'state')).matchAll(/proto esp spi (0x[0-9a-f]+)/g)].map((m) => m[1]!).sort();
+    const before = await spis();
+    await ca.offer({ callId: 'cancel-1', localUri: ALICE, peerUri: BOB });
+    const reserved = (await spis()).filter((s) => !before.includes(s));
+    expect(reserved).toHaveLength(1); // the kernel holds the inbound SPI of the offer (a larval SA)
+    expect(await ca.release('cancel-1')).toEqual({ released: true });
+    // The daemon deletes it right after answering the release: wait for that, not for a time.
+    for (let i = 0; i < 100 && (await spis()).includes(reserved[0]!); i++) await new Promise((r) => setTimeout(r, 20));
+    expect(await spis()).toEqual(before);
+    expect((await ca.calls()).calls.map((c) => c.callId)).not.toContain('cancel-1');
+    ca.close();
+  }, 60_000);
 });
