@@ -161,8 +161,9 @@ export class SipsecClient extends EventEmitter<{
           reject(new SipsecClientError('timeout', `${op}: no answer from sipsecd within ${ms} ms`, { op }));
         }, ms),
       };
-      if (this.#conn) this.#send(this.#conn, id, p);
+      if (this.#conn && this.#queue.size === 0) this.#send(this.#conn, id, p);
       else {
+        // Behind the requests still waiting (a reconnect finishing): they go out first, in order.
         this.#queue.set(id, p);
         this.#startReconnect();
       }
