@@ -4,8 +4,12 @@
  * through sipsecd (the `Keying` interface is SipsecClient's call half).
  *
  * Ordering beyond seed 003, so that no media packet is lost at call start:
- *   callee: INVITE -> 180 Ringing -> answer (SAs installed) -> 200 OK -> ACK -> media
+ *   callee: INVITE -> 180 Ringing -> prepare (MIKEY response, SAs in, no policy)
+ *           ... rings ... accept -> activate (policies) -> 200 OK -> ACK -> media
  *   caller: 200 OK -> confirm (SAs installed) -> ACK -> media
+ * The callee's key exchange runs while it rings, so that accepting costs
+ * only the policy switch; a call that ends while ringing gives the prepared
+ * SAs back (release).
  * An offer sipsecd refuses gets 488 + Warning + the MIKEY error message
  * (application/mikey); a body the callee cannot read gets 415 + Accept,
  * and the caller then retries in clear or gives up (`fallback`), always
@@ -43,6 +47,17 @@ export interface Keying {
     localAddress: string;
     sdp?: string;
   }): Promise<{ mikey: string; sas: readonly unknown[] }>;
+  /** `answer` without the policies, while the callee rings; `activate` at accept. */
+  prepare(args: {
+    callId: string;
+    localUri: string;
+    peerUri: string;
+    mikey: string;
+    peerAddress: string;
+    localAddress: string;
+    sdp?: string;
+  }): Promise<{ mikey: string; sas: readonly unknown[] }>;
+  activate(callId: string): Promise<{ sas: readonly unknown[] }>;
   confirm(args: { callId: string; mikey: string; peerAddress: string; sdp?: string }): Promise<{ sas: readonly unknown[] }>;
   release(callId: string): Promise<{ released: boolean }>;
 }
@@ -63,6 +78,8 @@ export interface UaOptions {
   readonly mediaPort: number;
   readonly expires: number;
   readonly userAgent?: string;
+  /** How long an incoming call rings (after 180) before this UA accepts it, ms; 0 (default): at once. */
+  readonly ringMs?: number;
 }
 
 /**
@@ -73,7 +90,7 @@ export interface UaOptions {
  *           (first 2xx), sas-installed (sipsecd confirmed), ack-sent,
  *           session-ready (media started)
  *   callee: invite-received, ringing-sent, accepted (this UA auto-answers
- *           right after ringing), sas-installed (sipsecd answered), ok-sent,
+ *           `ringMs` after ringing), sas-installed (sipsecd activated), ok-sent,
  *           ack-received, session-ready
  * sas-installed only on keyed calls.
  */
@@ -111,6 +128,8 @@ interface Call {
   ipsec: boolean;
   /** sipsecd holds state for this call: release it at the end. */
   keyed: boolean;
+  /** UAS: settles when sipsecd's `prepare` has (the release waits for it). */
+  preparing?: Promise<unknown>;
   dialog?: Dialog;
   invite?: SipRequest;
   inviteTx?: ServerTransaction;
@@ -583,24 +602,34 @@ export class UserAgent implements TransactionUser {
     tx.respond(buildResponse(req, 180, { toTag: localTag, headers: [{ name: 'Contact', value: this.#contact }] }));
     this.#mark('ringing-sent', call.id);
     this.log({ event: 'ringing-sent', callId: call.id });
-    // This UA answers by itself: it accepts the call as soon as it rings.
+    // The key exchange and both SAs while it rings; only the policies wait for accept.
+    let prepared: Promise<{ mikey: string }> | undefined;
+    if (keyed) {
+      this.log({ event: 'prepare-request', callId: call.id });
+      call.keyed = true;
+      prepared = this.keying.prepare({
+        callId: call.id,
+        localUri: this.opts.uri,
+        peerUri,
+        mikey: b64(parts.mikey!),
+        peerAddress: flow.address,
+        localAddress: this.#local.address,
+        sdp: parts.sdp,
+      });
+      call.preparing = prepared.catch(() => undefined);
+    }
+    await this.#ring(prepared);
+    if (call.ended) return; // CANCELled while ringing: #end released what sipsecd prepared
+    // This UA answers by itself: it accepts the call `ringMs` after it rings.
     this.#mark('accepted', call.id);
     if (keyed) {
-      this.log({ event: 'answer-request', callId: call.id });
       try {
-        call.keyed = true;
-        const ans = await this.keying.answer({
-          callId: call.id,
-          localUri: this.opts.uri,
-          peerUri,
-          mikey: b64(parts.mikey!),
-          peerAddress: flow.address,
-          localAddress: this.#local.address,
-          sdp: parts.sdp,
-        });
+        const { mikey } = await prepared!;
+        this.log({ event: 'activate-request', callId: call.id });
+        const { sas } = await this.keying.activate(call.id);
         this.#mark('sas-installed', call.id);
-        this.log({ event: 'sas-installed', callId: call.id, role: 'callee', sas: ans.sas.length });
-        body = buildSipsecBody({ mikey: unb64(ans.mikey), sdp });
+        this.log({ event: 'sas-installed', callId: call.id, role: 'callee', sas: sas.length });
+        body = buildSipsecBody({ mikey: unb64(mikey), sdp });
       } catch (e) {
         const extra = (e as { extra?: Record<string, unknown> }).extra ?? {};
         const code = (e as { code?: unknown }).code;
@@ -610,13 +639,13 @@ export class UserAgent implements TransactionUser {
         if (mikeyErr) headers.push({ name: 'Content-Type', value: 'application/mikey' });
         this.log({ event: 'answer-refused', callId: call.id, code: why, detail: (e as Error).message });
         await this.#release(call);
-        await reject(typeof extra.sipStatus === 'number' ? extra.sipStatus : 488, headers, mikeyErr);
+        if (!call.ended) await reject(typeof extra.sipStatus === 'number' ? extra.sipStatus : 488, headers, mikeyErr);
         return;
       }
     } else if (this.opts.ipsec) {
       this.log({ event: 'fallback', callId: call.id, to: 'clear', reason: 'offer without MIKEY' });
     }
-    if (call.ended) return; // CANCELled while sipsecd answered
+    if (call.ended) return; // CANCELled while sipsecd activated
     if (!(await this.#openMedia(call))) return;
     call.dialog = uasDialog(req, localTag);
     const ok = buildResponse(req, 200, {
@@ -643,6 +672,19 @@ export class UserAgent implements TransactionUser {
       call.okTimer = this.layer.clock.after(interval, again);
     };
     call.okTimer = this.layer.clock.after(interval, again);
+  }
+
+  /** Ring `ringMs` (the user picks up); an offer sipsecd refuses ends the ringing at once. */
+  #ring(prepared: Promise<unknown> | undefined): Promise<void> {
+    const ms = this.opts.ringMs ?? 0;
+    if (ms <= 0) return Promise.resolve();
+    return new Promise((resolve) => {
+      const timer = this.layer.clock.after(ms, resolve);
+      prepared?.catch(() => {
+        timer.cancel();
+        resolve();
+      });
+    });
   }
 
   async #onReInvite(call: Call, req: SipRequest, tx: ServerTransaction): Promise<void> {
@@ -768,6 +810,8 @@ export class UserAgent implements TransactionUser {
   async #release(call: Call): Promise<void> {
     if (!call.keyed) return;
     call.keyed = false;
+    // A prepare still under way (CANCEL while ringing): release after it, or its SAs would stay.
+    await call.preparing;
     try {
       const r = await this.keying.release(call.id);
       this.log({ event: 'released', callId: call.id, released: r.released });
