@@ -89,7 +89,8 @@ export interface UaOptions {
  *   caller: dial, invite-sent, ringing-received (first 180), ok-received
  *           (first 2xx), sas-installed (sipsecd confirmed), ack-sent,
  *           session-ready (media started)
- *   callee: invite-received, ringing-sent, accepted (this UA auto-answers
+ *   callee: invite-received, ringing-sent, sas-prepared (sipsecd prepared,
+ *           while ringing or after accept), accepted (this UA auto-answers
  *           `ringMs` after ringing), sas-installed (sipsecd activated), ok-sent,
  *           ack-received, session-ready
  * sas-installed only on keyed calls.
@@ -103,6 +104,7 @@ export type CallMark =
   | 'ack-sent'
   | 'invite-received'
   | 'ringing-sent'
+  | 'sas-prepared'
   | 'accepted'
   | 'ok-sent'
   | 'ack-received'
@@ -148,6 +150,14 @@ interface Call {
   finish: (o: CallOutcome) => void;
   done: Promise<CallOutcome>;
 }
+
+/**
+ * How long a side still counts media after its call ended: the caller from
+ * the BYE's response on, the callee from the BYE on.  The peer's packets sent
+ * before it knew are then in our socket's queue (or on the wire): without it
+ * a loaded host reads the BYE before them and counts them as never arrived.
+ */
+const MEDIA_DRAIN_MS = 200;
 
 const ACCEPT = 'application/sdp, application/mikey, multipart/mixed';
 const ALLOW = 'INVITE, ACK, CANCEL, BYE, OPTIONS';
@@ -510,7 +520,7 @@ export class UserAgent implements TransactionUser {
   async #bye(call: Call): Promise<void> {
     const d = call.dialog;
     if (d === undefined) return;
-    const stats = this.#stopMedia(call);
+    call.media?.stop(); // and count what the peer sends until it has our BYE
     const bye = dialogRequest(d, 'BYE', [], new Uint8Array());
     this.log({ event: 'bye-sent', callId: call.id });
     const status = await new Promise<number>((resolve) => {
@@ -520,6 +530,7 @@ export class UserAgent implements TransactionUser {
       });
     });
     this.log({ event: 'bye-done', callId: call.id, status });
+    const stats = await this.#stopMedia(call);
     await this.#end(call, { callId: call.id, ok: call.mediaStarted, status, ...(stats ? { media: stats } : {}) });
   }
 
@@ -616,7 +627,10 @@ export class UserAgent implements TransactionUser {
         localAddress: this.#local.address,
         sdp: parts.sdp,
       });
-      call.preparing = prepared.catch(() => undefined);
+      call.preparing = prepared.then(
+        () => this.#mark('sas-prepared', call.id),
+        () => undefined,
+      );
     }
     await this.#ring(prepared);
     if (call.ended) return; // CANCELled while ringing: #end released what sipsecd prepared
@@ -749,7 +763,7 @@ export class UserAgent implements TransactionUser {
   async #onBye(call: Call): Promise<void> {
     this.log({ event: 'bye-received', callId: call.id });
     call.okTimer?.cancel();
-    const stats = this.#stopMedia(call);
+    const stats = await this.#stopMedia(call);
     await this.#end(call, { callId: call.id, ok: call.mediaStarted, status: 200, ...(stats ? { media: stats } : {}) });
   }
 
@@ -797,11 +811,12 @@ export class UserAgent implements TransactionUser {
     this.log({ event: 'media-start', callId: call.id, to: `${call.peerMedia.address}:${call.peerMedia.port}`, encrypted: call.ipsec });
   }
 
-  #stopMedia(call: Call): MediaStats | undefined {
-    if (call.media === undefined) return undefined;
-    const stats = call.media.stop();
-    call.media.close();
+  /** Close the call's media (after MEDIA_DRAIN_MS when it ran); its counts if it ran. */
+  async #stopMedia(call: Call): Promise<MediaStats | undefined> {
+    const media = call.media;
+    if (media === undefined) return undefined;
     call.media = undefined;
+    const stats = await media.close(call.mediaStarted ? MEDIA_DRAIN_MS : 0);
     if (!call.mediaStarted) return undefined;
     this.log({ event: 'media-stats', callId: call.id, ...stats });
     return stats;
@@ -824,7 +839,7 @@ export class UserAgent implements TransactionUser {
     if (call.ended) return;
     call.ended = true;
     call.okTimer?.cancel();
-    this.#stopMedia(call);
+    await this.#stopMedia(call);
     await this.#release(call);
     this.log({ event: 'call-ended', callId: call.id, ok: outcome.ok, status: outcome.status ?? null });
     call.finish(outcome);

@@ -65,8 +65,8 @@ function fakeMedia(trace: string[], name: string, log: string[] = []): MediaFact
       log.push(`${name} ${local.address} -> ${peer.address}`);
     },
     rebind: async (address) => void log.push(`${name} rebind ${address}`),
-    stop: () => ({ sent: 5, received: 5, firstSeq: 0, lostAtStart: 0, lostInside: 0 }),
-    close: () => {},
+    stop: () => {},
+    close: async () => ({ sent: 5, received: 5, firstSeq: 0, lostAtStart: 0, lostInside: 0 }),
   });
 }
 
@@ -185,7 +185,7 @@ describe('UA call flow', () => {
     expect(t.indexOf('wire:180')).toBeLessThan(t.indexOf('bob:prepare'));
     const of = (who: string) => marks.filter((m) => m.startsWith(`${who}:`)).map((m) => m.split(':')[1]);
     expect(of('alice')).toEqual(['dial', 'invite-sent', 'ringing-received', 'ok-received', 'sas-installed', 'ack-sent', 'session-ready']);
-    expect(of('bob')).toEqual(['invite-received', 'ringing-sent', 'accepted', 'sas-installed', 'ok-sent', 'ack-received', 'session-ready']);
+    expect(of('bob')).toEqual(['invite-received', 'ringing-sent', 'accepted', 'sas-prepared', 'sas-installed', 'ok-sent', 'ack-received', 'session-ready']);
     expect(marks.every((m) => m.endsWith(':true:true'))).toBe(true);
   });
 
@@ -202,6 +202,7 @@ describe('UA call flow', () => {
     await p.settle();
     expect(await c.established).toBe(true);
     expect(at['accepted']! - at['ringing-sent']!).toBe(1000);
+    expect(at['sas-prepared']).toBe(at['ringing-sent']); // prepared while ringing
     expect(p.kb.ops).toEqual([`prepare ${c.callId}`, `activate ${c.callId}`]);
 
     const q = pair({}, { ringMs: 60_000 });
