@@ -5,7 +5,10 @@
  * state's lifetime (CANCEL never sent, UA gone) expires: its state is wiped
  * and its reserved SPI given back to the kernel.  An established call can
  * hold an offer too (a rekey or move by re-INVITE): when that offer expires
- * the call itself stays, on its current SAs.
+ * the call itself stays, on its current SAs.  A callee's call whose pair is
+ * prepared while it rings (`prepare`) waits for `activate` at most `ttlMs`;
+ * not accepted by then (the UA is gone, its CANCEL lost), the pair is given
+ * back as on `release`.
  */
 import type { InitiatorState } from '../mikey/initiator.js';
 import type { CallInfo } from './protocol.js';
@@ -19,6 +22,8 @@ export interface PendingOffer {
 interface CallRecord {
   info: CallInfo;
   pending?: PendingOffer;
+  /** A prepared (ringing) call: gives its pair back. */
+  unprepare?: () => Promise<unknown>;
   expiry?: NodeJS.Timeout;
 }
 
@@ -66,6 +71,24 @@ export class CallTable {
     void this.giveBack(p).catch(() => undefined);
   }
 
+  /** A ringing call whose pair is prepared: `unprepare` gives it back on drop, or after `ttlMs` without `takePrepared`. */
+  prepared(info: CallInfo, ttlMs: number, unprepare: () => Promise<unknown>): void {
+    const rec: CallRecord = { info, unprepare };
+    rec.expiry = setTimeout(() => void this.drop(info.callId).catch(() => undefined), ttlMs);
+    rec.expiry.unref();
+    this.#calls.set(info.callId, rec);
+  }
+
+  /** The call was accepted: its prepared pair leaves the table's care.  False if it has none. */
+  takePrepared(callId: string): boolean {
+    const rec = this.#calls.get(callId);
+    if (!rec?.unprepare) return false;
+    clearTimeout(rec.expiry);
+    rec.expiry = undefined;
+    rec.unprepare = undefined;
+    return true;
+  }
+
   /** A call whose SAs are installed. */
   established(info: CallInfo): void {
     this.#calls.set(info.callId, { info });
@@ -88,6 +111,9 @@ export class CallTable {
     if (!rec) return;
     this.#calls.delete(callId);
     this.forgetPending(rec);
+    const unprepare = rec.unprepare;
+    rec.unprepare = undefined;
+    await unprepare?.();
   }
 
   /** Daemon shutdown: wipe every pending state (their SPIs die with the kernel's acquire timeout). */

@@ -17,21 +17,28 @@ const mikey = z.base64().min(4);
 export const EVENT_NAMES = ['rekey-needed', 'sa-expired', 'peer-sas-replaced', 'nat-rebound'] as const;
 export type EventName = (typeof EVENT_NAMES)[number];
 
+/** What the callee's daemon needs of an INVITE: `answer` and `prepare`. */
+const answerArgs = z.strictObject({
+  callId,
+  localUri: sipUri,
+  peerUri: sipUri,
+  mikey,
+  peerAddress: ipAddress,
+  localAddress: ipAddress,
+  /** Our address as the outside sees it (Via received of our REGISTER's response, STUN), when behind a NAT. */
+  publicAddress: ipAddress.optional(),
+  sdp: z.string().max(32 * 1024).optional(),
+});
+
 export const argSchemas = {
   /** The UA is about to send an INVITE: make the initiator's MIKEY message. */
   offer: z.strictObject({ callId, localUri: sipUri, peerUri: sipUri, localAddress: ipAddress.optional() }),
   /** The UA received an INVITE carrying MIKEY: check it, install SAs, make the response. */
-  answer: z.strictObject({
-    callId,
-    localUri: sipUri,
-    peerUri: sipUri,
-    mikey,
-    peerAddress: ipAddress,
-    localAddress: ipAddress,
-    /** Our address as the outside sees it (Via received of our REGISTER's response, STUN), when behind a NAT. */
-    publicAddress: ipAddress.optional(),
-    sdp: z.string().max(32 * 1024).optional(),
-  }),
+  answer: answerArgs,
+  /** The UA rings (180 sent): check the offer, make the response, install both SAs but no policy; `activate` at accept. */
+  prepare: answerArgs,
+  /** The user accepted a prepared call: its SAs take over the traffic (policies, or a make-before-break switch). */
+  activate: z.strictObject({ callId }),
   /** The UA received the 200 OK: verify the responder's MIKEY message and install SAs. */
   confirm: z.strictObject({ callId, mikey, peerAddress: ipAddress, sdp: z.string().max(32 * 1024).optional() }),
   /** The call ended (BYE, CANCEL, failure): release its SAs (they linger, see `linger`). */
@@ -111,6 +118,8 @@ export interface MikeyResult {
 export interface ResultMap {
   offer: MikeyResult;
   answer: MikeyResult & { readonly sas: readonly SaInfo[] };
+  prepare: MikeyResult & { readonly sas: readonly SaInfo[] };
+  activate: { readonly sas: readonly SaInfo[] };
   confirm: { readonly sas: readonly SaInfo[] };
   release: { readonly released: boolean };
   status: {

@@ -10,6 +10,13 @@
  *   pointed at the new outbound SPI, and only then do the old SAs go
  *   (make-before-break): the old inbound SA stays `inboundGraceMs` so that
  *   packets the peer sent under the old keys still arrive.
+ * - A callee that rings first may `prepare` the pair of its call: both SAs
+ *   go in under the peer's reqid but no policy changes, so the host's traffic
+ *   is what it was (in clear, or on the peer's current pair).  At accept
+ *   `activate` adds the policies (new peer) or switches to the prepared pair
+ *   make-before-break (peer with SAs); a call that is never accepted is
+ *   `discard`ed: its two SAs go, nothing else changed.  While a call is
+ *   prepared its peer entry does not linger away.
  * - `release` drops a call; when the last call of a peer is gone the entry
  *   lingers `lingerMs` (default 32 s, SIP Timer J) before its SAs and
  *   policies are removed, so a retransmitted BYE or a quick re-call finds
@@ -75,10 +82,24 @@ export type RegistryEvent =
 
 export type RemoveReason = 'linger' | 'expired' | 'flushed' | 'moved';
 
+type CallRef = { callId: string; owner: number; localUri: string; peerUri: string };
+
+/** A call's pair installed by `prepare`, waiting for `activate` or `discard` (no keys kept). */
+interface Prepared {
+  call: CallRef;
+  key: string;
+  inSpi: number;
+  outSpi: number;
+  suite: PeerEntry['suite'];
+  mode: SaSpec['mode'];
+  role: NonNullable<PairPlan['role']>;
+  selectors: Selector[];
+}
+
 export class RegistryError extends Error {
   override readonly name = 'RegistryError';
   constructor(
-    readonly code: 'unknown-call' | 'not-updatable',
+    readonly code: 'unknown-call' | 'not-updatable' | 'call-exists',
     message: string,
   ) {
     super(message);
@@ -170,6 +191,8 @@ function peerRecord(e: PeerEntry): PeerRecord {
 export class PeerRegistry extends EventEmitter<{ event: [RegistryEvent] }> {
   private readonly peers = new Map<string, PeerEntry>();
   private readonly calls = new Map<string, CallEntry>();
+  /** Calls whose pair is in but not yet used (`prepare` until `activate` or `discard`), by call id. */
+  private readonly prepared = new Map<string, Prepared>();
   private readonly reqids = new ReqidPool();
   private readonly now: () => number;
   /** Peers and calls changed since the last `takeChanges` (the state journal's next records). */
@@ -188,7 +211,6 @@ export class PeerRegistry extends EventEmitter<{ event: [RegistryEvent] }> {
     return this.calls.has(callId);
   }
 
-  /** Install (or replace) the peer's SA pair for a call and count the call. */
   /**
    * Install the pair a call's exchange produced.  A new call joins (or
    * creates) its peer's entry.  A call that already has SAs is being rekeyed
@@ -196,11 +218,17 @@ export class PeerRegistry extends EventEmitter<{ event: [RegistryEvent] }> {
    * replaced make-before-break; new addresses (mobility), the call moves to
    * the new peer entry and the old one goes when no other call uses it.
    */
-  async install(call: { callId: string; owner: number; localUri: string; peerUri: string }, plan: PairPlan): Promise<PeerSnapshot> {
-    const { callId } = call;
+  async install(call: CallRef, plan: PairPlan): Promise<PeerSnapshot> {
     const key = peerKey(plan.local, plan.peer);
-    const previous = this.calls.get(callId);
     const e = this.peers.get(key) ?? this.newEntry(key, plan);
+    return this.join(call, e, () => (e.inSpi === 0 ? this.installNew(e, plan) : this.replace(e, plan)));
+  }
+
+  /** Count `call` on the peer `e` once `op` (its kernel work, serialised with the peer's) succeeded. */
+  private async join(call: CallRef, e: PeerEntry, op: () => Promise<void>): Promise<PeerSnapshot> {
+    const { callId } = call;
+    const key = e.key;
+    const previous = this.calls.get(callId);
     this.changedCalls.add(callId);
     if (previous) this.changedPeers.add(previous.peerKey);
     // Claim the call now, so a concurrent release of the peer's last call cannot tear it down under us.
@@ -208,13 +236,12 @@ export class PeerRegistry extends EventEmitter<{ event: [RegistryEvent] }> {
     e.calls.add(callId);
     this.stopLinger(e);
     try {
-      await this.serial(e, () => (e.inSpi === 0 ? this.installNew(e, plan) : this.replace(e, plan)));
+      await this.serial(e, op);
     } catch (err) {
       if (previous) this.calls.set(callId, previous);
       else this.calls.delete(callId);
       if (previous?.peerKey !== key) e.calls.delete(callId);
-      if (e.inSpi === 0 && e.calls.size === 0) this.forget(e);
-      else if (e.calls.size === 0) this.startLinger(e);
+      this.settle(e);
       throw err;
     }
     if (previous && previous.peerKey !== key) {
@@ -223,6 +250,78 @@ export class PeerRegistry extends EventEmitter<{ event: [RegistryEvent] }> {
       if (old && old.calls.size === 0) await this.remove(old.key, 'moved');
     }
     return this.snapshotPeer(e);
+  }
+
+  /**
+   * A ringing callee's pair: both SAs go in (under the peer's reqid), no
+   * policy is added or changed, the call is not counted yet.  `activate` at
+   * accept, `discard` when the call ends first.  Returns the prepared pair as
+   * a snapshot of the peer (its SPIs are the prepared ones).
+   */
+  async prepare(call: CallRef, plan: PairPlan): Promise<PeerSnapshot> {
+    const { callId } = call;
+    if (this.prepared.has(callId) || this.calls.has(callId)) throw new RegistryError('call-exists', `call ${callId} already has SAs`);
+    const key = peerKey(plan.local, plan.peer);
+    const e = this.peers.get(key) ?? this.newEntry(key, plan);
+    const p: Prepared = {
+      call,
+      key,
+      inSpi: plan.in.spi,
+      outSpi: plan.out.spi,
+      suite: plan.out.suite,
+      mode: plan.out.mode,
+      role: plan.role ?? 'initiator',
+      selectors: plan.selectors ?? [{ src: plan.local, dst: plan.peer }],
+    };
+    // Claimed before the kernel work: the peer cannot linger away under it.
+    this.prepared.set(callId, p);
+    this.stopLinger(e);
+    try {
+      await this.serial(e, () => this.kernel.installPair({ ...plan.out, reqid: e.reqid }, { ...plan.in, reqid: e.reqid }, { inViaUpdate: plan.inViaUpdate }));
+    } catch (err) {
+      this.prepared.delete(callId);
+      this.settle(e);
+      throw err;
+    }
+    return { ...this.snapshotPeer(e), inSpi: p.inSpi, outSpi: p.outSpi, suite: p.suite, calls: [callId] };
+  }
+
+  isPrepared(callId: string): boolean {
+    return this.prepared.has(callId);
+  }
+
+  /**
+   * The ringing call was accepted: its prepared pair becomes the peer's.  A
+   * peer without SAs gets the policies (any failure takes the prepared SAs
+   * out too); a peer with SAs switches to the new pair make-before-break, as
+   * `install` does for a rekey.
+   */
+  async activate(callId: string): Promise<PeerSnapshot> {
+    const p = this.prepared.get(callId);
+    const e = p && this.peers.get(p.key);
+    if (!p || !e) throw new RegistryError('unknown-call', `call ${callId} has no prepared SAs`);
+    this.prepared.delete(callId);
+    try {
+      return await this.join(p.call, e, () => (e.inSpi === 0 ? this.addPolicies(e, p) : this.adopt(e, p)));
+    } catch (err) {
+      // Not adopted (policies refused): take the prepared SAs out too.  Adopted, they are the peer's now.
+      if (e.inSpi !== p.inSpi) await this.serial(e, () => this.deletePair(e, p)).catch(() => undefined);
+      this.settle(e);
+      throw err;
+    }
+  }
+
+  /** The ringing call ended before accept (CANCEL, reject, timeout): its two SAs go; false if it had none. */
+  async discard(callId: string): Promise<boolean> {
+    const p = this.prepared.get(callId);
+    if (!p) return false;
+    this.prepared.delete(callId);
+    const e = this.peers.get(p.key);
+    if (e) {
+      await this.serial(e, () => this.deletePair(e, p));
+      this.settle(e);
+    }
+    return true;
   }
 
   private newEntry(key: string, plan: PairPlan): PeerEntry {
@@ -257,6 +356,18 @@ export class PeerRegistry extends EventEmitter<{ event: [RegistryEvent] }> {
     if (e.calls.size === 0) this.startLinger(e);
   }
 
+  /** After a call left `e` without joining it: a peer nobody uses any more lingers, or goes if it never had SAs. */
+  private settle(e: PeerEntry): void {
+    if (e.calls.size > 0 || this.preparedOn(e)) return;
+    if (e.inSpi === 0) this.forget(e);
+    else this.startLinger(e);
+  }
+
+  private preparedOn(e: PeerEntry): boolean {
+    for (const p of this.prepared.values()) if (p.key === e.key) return true;
+    return false;
+  }
+
   /** Remove a peer's SAs and policies now (hard expiry without rekey, admin flush). */
   async remove(key: string, reason: RemoveReason): Promise<void> {
     const e = this.peers.get(key);
@@ -268,7 +379,8 @@ export class PeerRegistry extends EventEmitter<{ event: [RegistryEvent] }> {
     }
     e.calls.clear();
     await this.serial(e, () => this.teardown(e));
-    this.forget(e);
+    // A ringing call's prepared pair stays: at accept it becomes the peer's first pair again.
+    if (!this.preparedOn(e)) this.forget(e);
     this.emit('event', { type: 'peer-removed', peerKey: key, reason });
   }
 
@@ -276,6 +388,10 @@ export class PeerRegistry extends EventEmitter<{ event: [RegistryEvent] }> {
   peerOfSa(dst: string, spi: number): string | undefined {
     for (const e of this.peers.values()) {
       if ((e.peer === dst && (e.outSpi === spi || e.pendingOut === spi)) || (e.local === dst && (e.inSpi === spi || e.retiring.has(spi)))) return e.key;
+    }
+    for (const p of this.prepared.values()) {
+      const e = this.peers.get(p.key);
+      if (e && ((e.peer === dst && p.outSpi === spi) || (e.local === dst && p.inSpi === spi))) return e.key;
     }
     return undefined;
   }
@@ -465,13 +581,44 @@ export class PeerRegistry extends EventEmitter<{ event: [RegistryEvent] }> {
    */
   private async replace(e: PeerEntry, plan: PairPlan): Promise<void> {
     await this.kernel.installPair({ ...plan.out, reqid: e.reqid }, { ...plan.in, reqid: e.reqid }, { inViaUpdate: plan.inViaUpdate });
+    await this.adopt(e, { inSpi: plan.in.spi, outSpi: plan.out.spi, suite: plan.out.suite, role: plan.role ?? 'initiator' });
+  }
+
+  /** Make the installed pair (inSpi, outSpi) the peer's, make-before-break (see `replace`). */
+  private async adopt(e: PeerEntry, pair: Pick<Prepared, 'inSpi' | 'outSpi' | 'suite' | 'role'>): Promise<void> {
     this.retire(e, e.inSpi);
-    e.inSpi = plan.in.spi;
-    e.suite = plan.out.suite;
+    e.inSpi = pair.inSpi;
+    e.suite = pair.suite;
     e.installedAt = this.now();
-    if (plan.role === 'responder') this.switchOnFirstPacket(e, plan.out.spi, plan.in.spi);
-    else await this.switchOut(e, plan.out.spi);
-    this.emit('event', { type: 'peer-sas-replaced', peerKey: e.key, calls: [...e.calls], inSpi: e.inSpi, outSpi: plan.out.spi });
+    if (pair.role === 'responder') this.switchOnFirstPacket(e, pair.outSpi, pair.inSpi);
+    else await this.switchOut(e, pair.outSpi);
+    this.emit('event', { type: 'peer-sas-replaced', peerKey: e.key, calls: [...e.calls], inSpi: e.inSpi, outSpi: pair.outSpi });
+  }
+
+  /** A peer without SAs takes a prepared pair: its policies go in (all or none); the SAs are already there. */
+  private async addPolicies(e: PeerEntry, p: Prepared): Promise<void> {
+    e.selectors = p.selectors;
+    e.mode = p.mode;
+    const added: PolicySpec[] = [];
+    try {
+      for (const pol of this.policies(e, p.outSpi)) {
+        await this.kernel.addPolicy(pol);
+        added.push(pol);
+      }
+    } catch (err) {
+      for (const pol of added) await this.kernel.deletePolicy(pol.selector, pol.dir).catch(() => undefined);
+      throw err;
+    }
+    e.inSpi = p.inSpi;
+    e.outSpi = p.outSpi;
+    e.suite = p.suite;
+    e.installedAt = this.now();
+  }
+
+  /** Delete a prepared pair that is not (or no longer) to be used. */
+  private async deletePair(e: PeerEntry, p: Prepared): Promise<void> {
+    await this.kernel.deleteSa({ dst: e.peer, spi: p.outSpi, proto: 'esp' }).catch(() => undefined);
+    await this.kernel.deleteSa({ dst: e.local, spi: p.inSpi, proto: 'esp' }).catch(() => undefined);
   }
 
   /** Point the OUT policies at `spi` and delete the old outbound SA. */
@@ -540,6 +687,7 @@ export class PeerRegistry extends EventEmitter<{ event: [RegistryEvent] }> {
 
   private startLinger(e: PeerEntry): void {
     this.stopLinger(e);
+    if (this.preparedOn(e)) return; // a ringing call will use or give back its pair first
     e.lingerUntil = this.now() + this.opts.lingerMs;
     e.lingerTimer = setTimeout(() => {
       if (e.calls.size === 0) void this.remove(e.key, 'linger').catch(() => undefined);

@@ -11,6 +11,13 @@
  * installed before the result is returned, so the UA sends ACK (and media)
  * only with the SAs in place.  No exchange failure leaves a reserved SPI or a
  * half-installed pair behind.
+ *
+ * A callee that rings splits `answer` in two: `prepare` (right after its 180:
+ * the offer checked, the response made, both SAs installed, no policy, so the
+ * host's traffic is unchanged) and `activate` (at accept: the policies, or
+ * the make-before-break switch for a peer with SAs), leaving only the second
+ * inside the answering delay.  A prepared call that ends (release) or is not
+ * activated within PREPARED_TTL_MS gives its pair back.
  */
 import { KernelAlgorithmError, KernelError } from '../kernel/errors.js';
 import type { KernelIpsec } from '../kernel/types.js';
@@ -37,6 +44,11 @@ import type { PairPlan, PeerRegistry, PeerSnapshot } from './registry.js';
 import type { Handlers, RequestContext } from './server.js';
 
 const b64 = (b: Uint8Array) => Buffer.from(b).toString('base64');
+/**
+ * Longest a prepared call waits for `activate`: a little over RFC 3261
+ * §16.6's Timer C (> 3 min), after which a proxy CANCELs a ringing branch.
+ */
+export const PREPARED_TTL_MS = 200_000;
 const unspecified = (addr: string) => (addr.includes(':') ? '::' : '0.0.0.0');
 
 export interface ServiceDeps {
@@ -61,6 +73,8 @@ export class SipsecService {
   readonly owners = new CallOwnership();
   readonly calls: CallTable;
   private readonly creds = new Map<PeerConfig, Credentials>();
+  /** Prepared calls behind a NAT: the keepalives start at `activate` (registry key, peer, port). */
+  private readonly natOnActivate = new Map<string, { key: string; peer: string; port: number }>();
   private readonly now: () => number;
   private readonly startedAt: number;
 
@@ -79,6 +93,8 @@ export class SipsecService {
     return {
       offer: (a, ctx) => this.offer(a, ctx),
       answer: (a, ctx) => this.answer(a, ctx),
+      prepare: (a, ctx) => this.prepare(a, ctx),
+      activate: (a, ctx) => this.activate(a, ctx),
       confirm: (a, ctx) => this.confirm(a, ctx),
       release: (a, ctx) => this.release(a, ctx),
       status: async () => this.status(),
@@ -186,9 +202,74 @@ export class SipsecService {
   }
 
   private async answer(a: ParsedArgsOf<'answer'>, ctx: RequestContext): Promise<ResultOf<'answer'>> {
+    const existing = this.callForRekey(a.callId, who(ctx), a.peerUri);
+    const { outcome, creds } = await this.respondTo(a, ctx, existing);
+    const sas = await this.install(
+      { callId: a.callId, owner: ctx.caller.uid, localUri: a.localUri, peerUri: a.peerUri },
+      outcome.result,
+      'responder',
+      a.sdp,
+      (call, plan) => this.d.registry.install(call, plan),
+      () => {
+        if (!existing) this.owners.release(a.callId);
+      },
+    ).catch((e: unknown) => refuseUnsupported(e, a.mikey, creds, this.now()));
+    this.calls.established(existing ?? this.info(a.callId, who(ctx), a.localUri, a.peerUri, 'established'));
+    return { mikey: b64(outcome.response), contentType: 'application/mikey', sas };
+  }
+
+  /** `answer` up to the SAs, without the policies: the callee rings.  Only for a new call (a re-INVITE does not ring). */
+  private async prepare(a: ParsedArgsOf<'prepare'>, ctx: RequestContext): Promise<ResultOf<'prepare'>> {
+    if (this.calls.get(a.callId)) throw new RequestError('call-exists', `call ${a.callId} already exists`);
+    const { outcome, creds } = await this.respondTo(a, ctx, undefined);
+    const call = { callId: a.callId, owner: ctx.caller.uid, localUri: a.localUri, peerUri: a.peerUri };
+    const sas = await this.install(call, outcome.result, 'responder', a.sdp, (c, plan) => this.d.registry.prepare(c, plan), () => this.owners.release(a.callId)).catch(
+      (e: unknown) => refuseUnsupported(e, a.mikey, creds, this.now()),
+    );
+    this.calls.prepared(this.info(a.callId, who(ctx), a.localUri, a.peerUri, 'prepared'), PREPARED_TTL_MS, async () => {
+      this.natOnActivate.delete(a.callId);
+      this.owners.release(a.callId);
+      if (await this.d.registry.discard(a.callId)) this.d.log.info('prepared sas given back', { callId: a.callId });
+    });
+    return { mikey: b64(outcome.response), contentType: 'application/mikey', sas };
+  }
+
+  /** The callee accepted a prepared call: its pair takes over the peer's traffic. */
+  private async activate(a: ParsedArgsOf<'activate'>, ctx: RequestContext): Promise<ResultOf<'activate'>> {
+    this.owners.check(a.callId, who(ctx));
+    const info = this.calls.get(a.callId);
+    if (!info || !this.calls.takePrepared(a.callId)) throw new RequestError('not-prepared', `call ${a.callId} has no prepared SAs`);
+    let snap: PeerSnapshot;
+    try {
+      snap = await this.d.registry.activate(a.callId);
+    } catch (e) {
+      // Nothing of the call is left in the kernel (registry.activate): the call ends.
+      await this.calls.drop(a.callId);
+      this.natOnActivate.delete(a.callId);
+      this.owners.release(a.callId);
+      const failure = kernelFailure(e);
+      this.d.log.error('sas not activated', { callId: a.callId, peer: info.peerUri, code: failure.code, reason: failure.message });
+      throw failure;
+    } finally {
+      this.d.save();
+    }
+    const nat = this.natOnActivate.get(a.callId);
+    this.natOnActivate.delete(a.callId);
+    if (nat) this.d.nat?.keepalives.track(nat.key, nat.peer, nat.port);
+    this.calls.established({ ...info, state: 'established' });
+    this.d.log.info('sas activated', { callId: a.callId, peer: snap.peer, in: formatSpi(snap.inSpi), out: formatSpi(snap.outSpi) });
+    return { sas: saInfos(snap, a.callId) };
+  }
+
+  /**
+   * The callee's half of the exchange: identity, credentials, the offer
+   * checked and the response made (an SPI reserved for it).  A refusal is
+   * thrown as `mikey-rejected` with the MIKEY error message, after giving
+   * back what was reserved.
+   */
+  private async respondTo(a: ParsedArgsOf<'answer'>, ctx: RequestContext, existing: CallInfo | undefined) {
     const localAddress = this.identity(a.localUri, a.localAddress);
     const { peer, creds } = this.peer(a.peerUri);
-    const existing = this.callForRekey(a.callId, who(ctx), a.peerUri);
     this.owners.claim(a.callId, who(ctx));
     let reserved: number | undefined;
     const outcome = await respond(Buffer.from(a.mikey, 'base64'), {
@@ -228,16 +309,7 @@ export class SipsecService {
         warning: `399 sipsec "MIKEY: ${errNoName(outcome.error.errNo)}"`,
       });
     }
-    const sas = await this.install({ callId: a.callId, owner: ctx.caller.uid, localUri: a.localUri, peerUri: a.peerUri }, outcome.result, 'responder', a.sdp, () => {
-      if (!existing) this.owners.release(a.callId);
-    }).catch((e: unknown) => {
-      // The kernel cannot do the suite we accepted: refuse the offer in MIKEY too (Err 10, SP parameter not supported).
-      if (!(e instanceof RequestError) || e.code !== 'unsupported-suite') throw e;
-      const refusal = refuseOffer(Buffer.from(a.mikey, 'base64'), ErrNo.INVALID_SPPAR, { credentials: creds, nowMs: this.now() });
-      throw new RequestError(e.code, e.message, { ...e.extra, mikeyErr: ErrNo.INVALID_SPPAR, mikey: b64(refusal) });
-    });
-    this.calls.established(existing ?? this.info(a.callId, who(ctx), a.localUri, a.peerUri, 'established'));
-    return { mikey: b64(outcome.response), contentType: 'application/mikey', sas };
+    return { outcome, creds };
   }
 
   private async confirm(a: ParsedArgsOf<'confirm'>, ctx: RequestContext): Promise<ResultOf<'confirm'>> {
@@ -262,29 +334,44 @@ export class SipsecService {
       await fail();
       throw mikeyFailure(e);
     }
-    const sas = await this.install({ callId: a.callId, owner: ctx.caller.uid, localUri: info.localUri, peerUri: info.peerUri }, result, 'initiator', a.sdp, fail);
+    const sas = await this.install(
+      { callId: a.callId, owner: ctx.caller.uid, localUri: info.localUri, peerUri: info.peerUri },
+      result,
+      'initiator',
+      a.sdp,
+      (call, plan) => this.d.registry.install(call, plan),
+      fail,
+    );
     this.calls.established({ ...info, state: 'established' });
     return { sas };
   }
 
-  /** Install a completed exchange's pair for the call; always wipes the result's keys. */
+  /**
+   * Put a completed exchange's pair in the kernel for the call with `place`
+   * (registry install, or prepare: the keepalives then wait for activate);
+   * always wipes the result's keys.
+   */
   private async install(
-    call: { callId: string; owner: number; localUri: string; peerUri: string },
+    call: Parameters<PeerRegistry['install']>[0],
     result: ExchangeResult,
     role: NonNullable<PairPlan['role']>,
     peerSdp: string | undefined,
+    place: (call: Parameters<PeerRegistry['install']>[0], plan: PairPlan) => Promise<PeerSnapshot>,
     onFailure: () => unknown,
   ): Promise<SaInfo[]> {
     try {
       const plan = planOf(result, role, selectorsFor(this.d.config.protection.scope, result.localAddr, result.peerAddr, peerSdp));
-      const snap = await this.d.registry.install(call, plan);
+      const snap = await place(call, plan);
+      const prepared = this.d.registry.isPrepared(call.callId);
       if (plan.out.encap) {
         // The side behind the NAT keeps its mapping open (RFC 3948 §2.3, docs/PROFILE.md §10).  The
         // public side sends none: its packet to a mapping not yet made would occupy the mapping's port.
-        if (result.natKeepalives) this.d.nat?.keepalives.track(snap.key, snap.peer, plan.out.encap.dport);
+        const keepalive = { key: snap.key, peer: snap.peer, port: plan.out.encap.dport };
+        if (result.natKeepalives && prepared) this.natOnActivate.set(call.callId, keepalive);
+        else if (result.natKeepalives) this.d.nat?.keepalives.track(keepalive.key, keepalive.peer, keepalive.port);
         this.d.log.info('NAT traversal: ESP in UDP', { peer: snap.peer, sport: plan.out.encap.sport, dport: plan.out.encap.dport });
       }
-      this.d.log.info('sas installed', { callId: call.callId, peer: snap.peer, in: formatSpi(snap.inSpi), out: formatSpi(snap.outSpi), suite: snap.suite });
+      this.d.log.info(prepared ? 'sas prepared' : 'sas installed', { callId: call.callId, peer: snap.peer, in: formatSpi(snap.inSpi), out: formatSpi(snap.outSpi), suite: snap.suite });
       return saInfos(snap, call.callId);
     } catch (e) {
       await onFailure();
@@ -300,7 +387,7 @@ export class SipsecService {
 
   private async release(a: ParsedArgsOf<'release'>, ctx: RequestContext): Promise<ResultOf<'release'>> {
     this.owners.check(a.callId, who(ctx));
-    await this.calls.drop(a.callId);
+    await this.calls.drop(a.callId); // a prepared call's pair goes here
     if (this.d.registry.hasCall(a.callId)) this.d.registry.release(a.callId);
     this.owners.release(a.callId);
     this.d.save();
@@ -375,6 +462,13 @@ function saInfos(p: PeerSnapshot, callId: string | undefined): SaInfo[] {
     { ...base, direction: 'out', spi: formatSpi(p.outSpi), src: p.local, dst: p.peer },
     { ...base, direction: 'in', spi: formatSpi(p.inSpi), src: p.peer, dst: p.local },
   ];
+}
+
+/** The kernel cannot do the suite we accepted: refuse the offer in MIKEY too (Err 10, SP parameter not supported). */
+function refuseUnsupported(e: unknown, offer: string, creds: Credentials, nowMs: number): never {
+  if (!(e instanceof RequestError) || e.code !== 'unsupported-suite') throw e;
+  const refusal = refuseOffer(Buffer.from(offer, 'base64'), ErrNo.INVALID_SPPAR, { credentials: creds, nowMs });
+  throw new RequestError(e.code, e.message, { ...e.extra, mikeyErr: ErrNo.INVALID_SPPAR, mikey: b64(refusal) });
 }
 
 function mikeyFailure(e: unknown): RequestError {

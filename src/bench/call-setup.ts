@@ -2,8 +2,10 @@
  * call-setup: seed 003 fig. 13 with our reference UA (`sipsec ua`) and our
  * daemon, inside the lab: alice and bob, each with its own sipsecd, call
  * through kamailio (registrar + record-routing proxy, digest auth), the SIP
- * lab of src/lab/demo-lab.ts.  Four cases: no security, MIKEY-PSK/ESP,
- * MIKEY-DH/ESP (RSA certificates, group 14), MIKEY-DHHMAC/ESP (group 14).
+ * lab of src/lab/demo-lab.ts.  Four modes: no security, MIKEY-PSK/ESP,
+ * MIKEY-DH/ESP (RSA certificates, group 14), MIKEY-DHHMAC/ESP (group 14);
+ * each twice: the callee accepting right after its 180 (as seed 003's
+ * minisip), and ringing RING_S first, as a user picking up.
  *
  * Both UAs run with `--timeline` (the UA's CallMark hook); each ∂ is the
  * difference of two marks of one UA, as in the seed (fig. 12):
@@ -13,9 +15,12 @@
  *   ∂3 callee  INVITE received → 180 sent       (SAs installed, media started)
  *   ∂4 callee  accept → 200 OK sent          ∂7 callee  accept → ACK received
  *
- * Our UA auto-answers: it accepts the call right after it sends 180.  Unlike
- * the seed's minisip, our caller installs its SAs (sipsecd `confirm`) BEFORE
- * it sends the ACK, so ∂5 holds the install and ∂6 ends after the ACK.
+ * Our UA auto-answers: it accepts the call `--ring` seconds after it sends
+ * 180.  Its sipsecd prepares the call (MIKEY response, both SAs) from the 180
+ * on and activates it (policies) at accept, so with a ring time ∂4 holds only
+ * the activation.  Unlike the seed's minisip, our caller installs its SAs
+ * (sipsecd `confirm`) BEFORE it sends the ACK, so ∂5 holds the install and ∂6
+ * ends after the ACK.
  * One warm-up call per case is made and not counted.  Media: 50 packets/s
  * each way from the ACK on; a packet missing before the first one received
  * is a packet lost at call start.  Where the time goes: the sipsecd round
@@ -40,12 +45,16 @@ const CALLS: Record<BenchSize, number> = { tiny: 3, small: 20, full: 50 };
 /** Seconds of media per call. */
 const DURATION = 0.5;
 const DH_GROUP: OakleyGroup = 14;
+/** Seconds the callee rings before it accepts, in the ringing cases: a user picking up. */
+const RING_S = 1;
 
 interface Case {
   readonly name: string;
   /** The daemons' MIKEY mode (the no-security case shares the PSK lab, its UAs do not key). */
   readonly lab: LabMikey['mode'];
   readonly ipsec: boolean;
+  /** Seconds the callee rings before it accepts (`sipsec ua answer --ring`). */
+  readonly ringS: number;
 }
 
 const CASES: readonly Case[] = [
@@ -53,7 +62,10 @@ const CASES: readonly Case[] = [
   { name: 'MIKEY-PSK/ESP', lab: 'psk', ipsec: true },
   { name: 'MIKEY-DH/ESP', lab: 'dh', ipsec: true },
   { name: 'MIKEY-DHHMAC/ESP', lab: 'dhhmac', ipsec: true },
-];
+].flatMap((c) => [
+  { ...c, lab: c.lab as Case['lab'], ringS: 0 },
+  { ...c, lab: c.lab as Case['lab'], name: `${c.name}, ring ${RING_S} s`, ringS: RING_S },
+]);
 
 interface Delta {
   readonly id: string;
@@ -97,7 +109,9 @@ function marksOf(events: readonly UaEventLine[]): Marks {
 interface CallSample {
   /** ∂1..∂7 in ms. */
   readonly d: number[];
-  /** sipsecd answer round trip (callee: accept → SAs installed), ms; NaN without security. */
+  /** sipsecd prepare round trip (callee: 180 sent → SAs prepared), ms; NaN without security. */
+  readonly prepare: number;
+  /** What sipsecd still takes at accept (callee: accept → SAs activated: the rest of prepare, if any, and activate), ms. */
   readonly answer: number;
   /** sipsecd confirm round trip (caller: 200 OK → SAs installed), ms. */
   readonly confirm: number;
@@ -123,7 +137,7 @@ function mediaOf(events: readonly UaEventLine[]): Map<string, UaEventLine> {
 async function runCase(lab: SipLab, c: Case, n: number, onProgress: (what: string) => void): Promise<CallSample[]> {
   const extra: Record<string, string> = c.ipsec ? {} : { ipsec: 'false' };
   const total = n + 1;
-  const bob = lab.ua('bob', lab.uaConfig('bob', extra), ['--timeline', 'answer', '--count', String(total), '--timeout', String(total * 30 + 120)]);
+  const bob = lab.ua('bob', lab.uaConfig('bob', extra), ['--timeline', 'answer', '--count', String(total), '--timeout', String(total * 30 + 120), '--ring', String(c.ringS)]);
   let alice: UaRun | undefined;
   let said = '';
   const progress = setInterval(() => {
@@ -167,6 +181,7 @@ async function runCase(lab: SipLab, c: Case, n: number, onProgress: (what: strin
     const lost = (rx: UaEventLine, tx: UaEventLine) => (rx.lostAtStart === null ? Number(tx.sent) : Number(rx.lostAtStart));
     return {
       d: DELTAS.map((x) => span(x.side, x.from, x.to)),
+      prepare: c.ipsec ? span('callee', 'ringing-sent', 'sas-prepared') : NaN,
       answer: c.ipsec ? span('callee', 'accepted', 'sas-installed') : NaN,
       confirm: c.ipsec ? span('caller', 'ok-received', 'sas-installed') : NaN,
       lostFromCallee: lost(fromA, fromB),
@@ -207,11 +222,15 @@ export async function benchCallSetup(size: BenchSize, onProgress: (what: string)
       await lab.stop();
     }
   }
+  const inProcess = new Map<MikeyMode, Summary>();
   for (let i = 0; i < results.length; i++) {
     const r = results[i]!;
     if (!r.c.ipsec) continue;
-    onProgress(`${r.c.name}: MIKEY exchanges in-process`);
-    results[i] = { ...r, mikeyMs: await mikeyInProcess(r.c.lab, n, pki) };
+    if (!inProcess.has(r.c.lab)) {
+      onProgress(`${r.c.lab}: MIKEY exchanges in-process`);
+      inProcess.set(r.c.lab, await mikeyInProcess(r.c.lab, n, pki));
+    }
+    results[i] = { ...r, mikeyMs: inProcess.get(r.c.lab)! };
   }
 
   const sum = (r: CaseResult, k: number): Summary => {
@@ -219,57 +238,68 @@ export async function benchCallSetup(size: BenchSize, onProgress: (what: string)
     return xs.length ? summarize(xs) : { n: 0, min: NaN, p50: NaN, p90: NaN, p99: NaN, max: NaN, mean: NaN };
   };
   const noRinging = results.map((r) => `${r.c.name} ${r.calls.filter((x) => !Number.isFinite(x.d[1]!)).length}`).join(', ');
-  const clear = results[0]!;
+  /** The no-security case that rang as long as `r`: the baseline of its ratios. */
+  const clearFor = (r: CaseResult) => results.find((x) => !x.c.ipsec && x.c.ringS === r.c.ringS)!;
   const cell = (s: Summary) => `${ms(s.mean)} (${ms(s.p50)}/${ms(s.p90)})`;
   const seedCols = Object.keys(SEED) as (keyof typeof SEED)[];
-  const mainTable = {
-    title: `Call setup delays, ms: mean (p50/p90) over ${n} calls per case (1 warm-up call not counted), next to seed 003 fig. 13 (means of 8 calls)`,
-    headers: ['∂', 'interval', ...seedCols.map((s) => `seed ${s}`), ...results.map((r) => r.c.name)],
-    rows: DELTAS.map((x, k) => [x.id, `${x.side}: ${x.what}`, ...seedCols.map((s) => ms(SEED[s][k]!)), ...results.map((r) => cell(sum(r, k)))]),
+  const immediate = {
+    title: `Call setup delays, ms: mean (p50/p90) over ${n} calls per case (1 warm-up call not counted), callee accepting right after 180, next to seed 003 fig. 13 (means of 8 calls)`,
+    headers: ['∂', 'interval', ...seedCols.map((s) => `seed ${s}`), ...results.filter((r) => r.c.ringS === 0).map((r) => r.c.name)],
+    rows: DELTAS.map((x, k) => [x.id, `${x.side}: ${x.what}`, ...seedCols.map((s) => ms(SEED[s][k]!)), ...results.filter((r) => r.c.ringS === 0).map((r) => cell(sum(r, k)))]),
     notes: [
-      'Our callee answers by itself: it accepts right after it sends 180, so ∂3 + ∂4 is INVITE received → 200 OK sent.',
+      'Our callee answers by itself: here it accepts right after it sends 180 (as the seed\'s minisip), so ∂4 holds all of sipsecd\'s prepare + activate.',
       'Our caller installs its SAs (sipsecd confirm) BEFORE it sends ACK, the seed\'s minisip after: our ∂5 holds the install,',
       'the seed\'s ∂6 does; our ∂6 ends when media starts (SAs in place and the ACK sent). The callee installs inside ∂4 in both.',
       'The seed installed SAs with 2 pfkey_send_add calls of ~330 ms each on a 2005 PC (Linux 2.6.10); we use XFRM netlink.',
       `∂2 leaves out calls whose 180 reached the caller after the 200 OK (kamailio forwards them from different workers): ${noRinging}.`,
     ],
   };
+  const ringing = results.filter((r) => r.c.ringS === RING_S);
+  const ringTable = {
+    title: `The same, callee ringing ${RING_S} s before it accepts (a user picking up): sipsecd prepares while it rings, ∂4 holds only the activation`,
+    headers: ['∂', 'interval', ...ringing.map((r) => r.c.name)],
+    rows: DELTAS.map((x, k) => [x.id, `${x.side}: ${x.what}`, ...ringing.map((r) => cell(sum(r, k)))]),
+    notes: [`∂7 (accept → ACK) and ∂4 start at accept, ${RING_S} s after the 180; ∂2 and ∂3 end at the 180.`],
+  };
   const lost = (r: CaseResult) => r.calls.reduce((a, x) => a + x.lostFromCallee + x.lostFromCaller, 0);
   const sent = (r: CaseResult) => r.calls.reduce((a, x) => a + x.sentByCallee + x.sentByCaller, 0);
   const whereTable = {
     title: 'Where the time goes (means, ms) and media lost at call start',
-    headers: ['case', 'calls', '∂4', 'sipsecd answer', '∂4 − answer', '∂5', 'sipsecd confirm', '∂5 − confirm', 'MIKEY exchange in-process', 'lost at start (callee→caller / caller→callee)', 'media sent'],
+    headers: ['case', 'calls', 'sipsecd prepare (from 180)', '∂4', 'sipsecd at accept', '∂4 − at accept', '∂5', 'sipsecd confirm', '∂5 − confirm', 'MIKEY exchange in-process', 'lost at start (callee→caller / caller→callee)', 'media sent'],
     rows: results.map((r) => {
       const d4 = sum(r, 3).mean;
       const d5 = sum(r, 4).mean;
       const answer = mean(r.calls.map((x) => x.answer));
       const confirm = mean(r.calls.map((x) => x.confirm));
       return [
-        r.c.name, String(r.calls.length), ms(d4), ms(answer), ms(d4 - answer), ms(d5), ms(confirm), ms(d5 - confirm),
+        r.c.name, String(r.calls.length), ms(mean(r.calls.map((x) => x.prepare))), ms(d4), ms(answer), ms(d4 - answer), ms(d5), ms(confirm), ms(d5 - confirm),
         r.mikeyMs ? ms(r.mikeyMs.mean) : '-',
         `${r.calls.reduce((a, x) => a + x.lostFromCallee, 0)} / ${r.calls.reduce((a, x) => a + x.lostFromCaller, 0)}`,
         String(sent(r)),
       ];
     }),
     notes: [
-      'sipsecd answer = callee accept → SAs installed (socket round trip: MIKEY respond, ALLOCSPI, UPDSA, NEWSA, policies);',
+      'sipsecd prepare = callee 180 sent → prepared (socket round trip: MIKEY respond, ALLOCSPI, UPDSA, NEWSA; no policy);',
+      'sipsecd at accept = callee accept → SAs active (what is left of prepare, if the user accepts before it is done, + activate: the policies);',
       'sipsecd confirm = caller 200 OK received → SAs installed (MIKEY verify, NEWSA/UPDSA, policies).',
       `MIKEY exchange in-process = offer + respond + verify, both sides, one thread, this boot (DH group ${DH_GROUP}): the crypto share of the two round trips.`,
       'Calls after the first of a case find the peer\'s lingering SAs: the new pair goes in make-before-break (registry.ts).',
+      'Media: each side counts until 200 ms after the call ended for it (caller: BYE answered, callee: BYE received), so the peer\'s last packets are counted.',
     ],
   };
   const checks: Check[] = [];
-  for (const r of results.slice(1)) {
+  for (const r of results.filter((x) => x.c.ipsec)) {
+    const clear = clearFor(r);
     for (const k of [3, 5]) {
       const q = ratio(sum(r, k).mean, sum(clear, k).mean);
-      checks.push({ what: `${r.c.name} ${DELTAS[k]!.id} vs no security (mean)`, target: '<= 1.2x', measured: `${fmtRatio(q)} (${ms(sum(r, k).mean)} vs ${ms(sum(clear, k).mean)} ms)`, met: q <= 1.2 });
+      checks.push({ what: `${r.c.name} ${DELTAS[k]!.id} vs ${clear.c.name} (mean)`, target: '<= 1.2x', measured: `${fmtRatio(q)} (${ms(sum(r, k).mean)} vs ${ms(sum(clear, k).mean)} ms)`, met: q <= 1.2 });
     }
   }
   for (const r of results) checks.push({ what: `${r.c.name}: media packets lost at call start`, target: '0', measured: `${lost(r)} of ${sent(r)} sent`, met: lost(r) === 0 });
 
   const csvCalls = toCsv(
-    ['case', 'call', ...DELTAS.map((x) => `d${x.id.slice(1)}_ms`), 'sipsecd_answer_ms', 'sipsecd_confirm_ms', 'lost_from_callee', 'lost_from_caller', 'sent_by_callee', 'sent_by_caller'],
-    results.flatMap((r) => r.calls.map((x, i) => [r.c.name, i + 1, ...x.d.map(f3), f3(x.answer), f3(x.confirm), x.lostFromCallee, x.lostFromCaller, x.sentByCallee, x.sentByCaller])),
+    ['case', 'call', ...DELTAS.map((x) => `d${x.id.slice(1)}_ms`), 'sipsecd_prepare_ms', 'sipsecd_at_accept_ms', 'sipsecd_confirm_ms', 'lost_from_callee', 'lost_from_caller', 'sent_by_callee', 'sent_by_caller'],
+    results.flatMap((r) => r.calls.map((x, i) => [r.c.name, i + 1, ...x.d.map(f3), f3(x.prepare), f3(x.answer), f3(x.confirm), x.lostFromCallee, x.lostFromCaller, x.sentByCallee, x.sentByCaller])),
   );
   const csvSummary = toCsv(
     ['case', 'delta', 'interval', 'n', 'mean_ms', 'p50_ms', 'p90_ms', 'seed_no_security_ms', 'seed_mikey_srtp_ms', 'seed_mikey_esp_ms'],
@@ -280,7 +310,7 @@ export async function benchCallSetup(size: BenchSize, onProgress: (what: string)
   );
   return {
     name: 'call-setup',
-    tables: [mainTable, whereTable],
+    tables: [immediate, ringTable, whereTable],
     csv: { 'call-setup': csvSummary, 'call-setup-calls': csvCalls },
     svg: {
       'call-setup': barChart({
@@ -291,6 +321,6 @@ export async function benchCallSetup(size: BenchSize, onProgress: (what: string)
       }),
     },
     checks,
-    context: { size, calls: String(n), suite: 'aes-gcm-128', dhGroup: String(DH_GROUP), mediaSeconds: String(DURATION) },
+    context: { size, calls: String(n), suite: 'aes-gcm-128', dhGroup: String(DH_GROUP), mediaSeconds: String(DURATION), ringSeconds: String(RING_S) },
   };
 }

@@ -5,7 +5,8 @@
  *   sipsec ua --config F call URI [--duration S] [--rekey-after S] [--calls N] [--cancel-after MS]
  *   --cancel-after MS on call: cancel each call MS ms after dialling unless answered by then
  *   (CANCEL once it rings, RFC 3261 §9.1); exit 0 when each was cancelled (487)
- *   sipsec ua --config F answer [--count N] [--timeout S]
+ *   sipsec ua --config F answer [--count N] [--timeout S] [--ring S]
+ *   --ring S on answer: ring S seconds (after 180) before accepting, as a user picking up (default 0)
  *   --timeline on call/answer: also a {"event": "timeline", "mark": ..., "at": <epoch ms>}
  *   line per call-setup instant (CallMark; `npm run bench -- call-setup` reads them)
  *   sipsec ua rekey --pid P         ask a running UA to re-INVITE all its calls (SIGUSR1)
@@ -25,7 +26,7 @@ import { TransactionLayer } from '../sip/ua/transaction.js';
 import { NodeTransport } from '../sip/ua/transport.js';
 import { followDaemon } from '../sip/ua/daemon-link.js';
 
-const USAGE = 'usage: sipsec ua --config F [--timeline] register | call URI [--duration S] [--rekey-after S] [--calls N] [--cancel-after MS] | answer [--count N] [--timeout S] | rekey --pid P | move --pid P\n';
+const USAGE = 'usage: sipsec ua --config F [--timeline] register | call URI [--duration S] [--rekey-after S] [--calls N] [--cancel-after MS] | answer [--count N] [--timeout S] [--ring S] | rekey --pid P | move --pid P\n';
 
 /** Epoch ms, µs precision, of a performance.now() reading. */
 const epochMs = (perfNow: number): number => Math.round((performance.timeOrigin + perfNow) * 1000) / 1000;
@@ -35,6 +36,8 @@ const now = (): number => epochMs(performance.now());
 const noKeying: Keying = {
   offer: () => Promise.reject(new Error('ipsec is off')),
   answer: () => Promise.reject(new Error('ipsec is off')),
+  prepare: () => Promise.reject(new Error('ipsec is off')),
+  activate: () => Promise.reject(new Error('ipsec is off')),
   confirm: () => Promise.reject(new Error('ipsec is off')),
   release: async () => ({ released: false }),
 };
@@ -57,6 +60,7 @@ export async function runUa(argv: string[]): Promise<number> {
         calls: { type: 'string', default: '1' },
         timeline: { type: 'boolean', default: false },
         timeout: { type: 'string', default: '60' },
+        ring: { type: 'string', default: '0' },
         pid: { type: 'string' },
       },
     }));
@@ -73,6 +77,8 @@ export async function runUa(argv: string[]): Promise<number> {
   if (!values.config || !['register', 'call', 'answer'].includes(cmd ?? '') || (cmd === 'call' && !target)) return usage();
   const cancelAfterMs = values['cancel-after'] === undefined ? undefined : Number(values['cancel-after']);
   if (cancelAfterMs !== undefined && !(cancelAfterMs >= 0)) return usage();
+  const ringMs = Number(values.ring) * 1000;
+  if (!(ringMs >= 0)) return usage();
   let cfg;
   try {
     cfg = loadUaConfig(values.config);
@@ -88,7 +94,7 @@ export async function runUa(argv: string[]): Promise<number> {
   const layer = new TransactionLayer(transport, realClock);
   let client: SipsecClient | undefined;
   if (cfg.options.ipsec && cmd !== 'register') client = await SipsecClient.connect(cfg.socket, { timeoutMs: 60_000 }); // sipsecd under UML can take seconds
-  const ua = new UserAgent(layer, cfg.options, client ?? noKeying, udpMedia(cfg.mediaRate), log);
+  const ua = new UserAgent(layer, { ...cfg.options, ringMs }, client ?? noKeying, udpMedia(cfg.mediaRate), log);
   if (values.timeline) ua.timeline = (mark, callId, at) => log({ event: 'timeline', callId, mark, at: epochMs(at) });
   const rekeyAll = (): void => {
     for (const id of ua.activeCalls()) void ua.rekey(id);

@@ -176,6 +176,12 @@ export class SipsecClient extends EventEmitter<{
   answer(args: ArgsOf<'answer'>): Promise<ResultOf<'answer'>> {
     return this.request('answer', args);
   }
+  prepare(args: ArgsOf<'prepare'>): Promise<ResultOf<'prepare'>> {
+    return this.request('prepare', args);
+  }
+  activate(callId: string): Promise<ResultOf<'activate'>> {
+    return this.request('activate', { callId });
+  }
   confirm(args: ArgsOf<'confirm'>): Promise<ResultOf<'confirm'>> {
     return this.request('confirm', args);
   }

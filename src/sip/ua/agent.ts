@@ -4,8 +4,12 @@
  * through sipsecd (the `Keying` interface is SipsecClient's call half).
  *
  * Ordering beyond seed 003, so that no media packet is lost at call start:
- *   callee: INVITE -> 180 Ringing -> answer (SAs installed) -> 200 OK -> ACK -> media
+ *   callee: INVITE -> 180 Ringing -> prepare (MIKEY response, SAs in, no policy)
+ *           ... rings ... accept -> activate (policies) -> 200 OK -> ACK -> media
  *   caller: 200 OK -> confirm (SAs installed) -> ACK -> media
+ * The callee's key exchange runs while it rings, so that accepting costs
+ * only the policy switch; a call that ends while ringing gives the prepared
+ * SAs back (release).
  * An offer sipsecd refuses gets 488 + Warning + the MIKEY error message
  * (application/mikey); a body the callee cannot read gets 415 + Accept,
  * and the caller then retries in clear or gives up (`fallback`), always
@@ -43,6 +47,17 @@ export interface Keying {
     localAddress: string;
     sdp?: string;
   }): Promise<{ mikey: string; sas: readonly unknown[] }>;
+  /** `answer` without the policies, while the callee rings; `activate` at accept. */
+  prepare(args: {
+    callId: string;
+    localUri: string;
+    peerUri: string;
+    mikey: string;
+    peerAddress: string;
+    localAddress: string;
+    sdp?: string;
+  }): Promise<{ mikey: string; sas: readonly unknown[] }>;
+  activate(callId: string): Promise<{ sas: readonly unknown[] }>;
   confirm(args: { callId: string; mikey: string; peerAddress: string; sdp?: string }): Promise<{ sas: readonly unknown[] }>;
   release(callId: string): Promise<{ released: boolean }>;
 }
@@ -63,6 +78,8 @@ export interface UaOptions {
   readonly mediaPort: number;
   readonly expires: number;
   readonly userAgent?: string;
+  /** How long an incoming call rings (after 180) before this UA accepts it, ms; 0 (default): at once. */
+  readonly ringMs?: number;
 }
 
 /**
@@ -72,8 +89,9 @@ export interface UaOptions {
  *   caller: dial, invite-sent, ringing-received (first 180), ok-received
  *           (first 2xx), sas-installed (sipsecd confirmed), ack-sent,
  *           session-ready (media started)
- *   callee: invite-received, ringing-sent, accepted (this UA auto-answers
- *           right after ringing), sas-installed (sipsecd answered), ok-sent,
+ *   callee: invite-received, ringing-sent, sas-prepared (sipsecd prepared,
+ *           while ringing or after accept), accepted (this UA auto-answers
+ *           `ringMs` after ringing), sas-installed (sipsecd activated), ok-sent,
  *           ack-received, session-ready
  * sas-installed only on keyed calls.
  */
@@ -86,6 +104,7 @@ export type CallMark =
   | 'ack-sent'
   | 'invite-received'
   | 'ringing-sent'
+  | 'sas-prepared'
   | 'accepted'
   | 'ok-sent'
   | 'ack-received'
@@ -111,6 +130,8 @@ interface Call {
   ipsec: boolean;
   /** sipsecd holds state for this call: release it at the end. */
   keyed: boolean;
+  /** UAS: settles when sipsecd's `prepare` has (the release waits for it). */
+  preparing?: Promise<unknown>;
   dialog?: Dialog;
   invite?: SipRequest;
   inviteTx?: ServerTransaction;
@@ -126,8 +147,6 @@ interface Call {
   /** UAC: the user cancelled (`cancel`); the CANCEL goes out at the first provisional response. */
   cancelled?: boolean;
   cancelSent?: boolean;
-  /** UAS: sipsecd's answer under way: a CANCEL's release waits for it, or the SAs it installs would stay. */
-  answering?: Promise<unknown>;
   media?: Media;
   peerMedia?: { address: string; port: number };
   /** UAS: the peer's new media address from a re-INVITE, used from its ACK on (its SAs are in by then). */
@@ -136,6 +155,14 @@ interface Call {
   finish: (o: CallOutcome) => void;
   done: Promise<CallOutcome>;
 }
+
+/**
+ * How long a side still counts media after its call ended: the caller from
+ * the BYE's response on, the callee from the BYE on.  The peer's packets sent
+ * before it knew are then in our socket's queue (or on the wire): without it
+ * a loaded host reads the BYE before them and counts them as never arrived.
+ */
+const MEDIA_DRAIN_MS = 200;
 
 const ACCEPT = 'application/sdp, application/mikey, multipart/mixed';
 const ALLOW = 'INVITE, ACK, CANCEL, BYE, OPTIONS';
@@ -545,7 +572,7 @@ export class UserAgent implements TransactionUser {
   async #bye(call: Call): Promise<void> {
     const d = call.dialog;
     if (d === undefined) return;
-    const stats = this.#stopMedia(call);
+    call.media?.stop(); // and count what the peer sends until it has our BYE
     const bye = dialogRequest(d, 'BYE', [], new Uint8Array());
     this.log({ event: 'bye-sent', callId: call.id });
     const status = await new Promise<number>((resolve) => {
@@ -555,6 +582,7 @@ export class UserAgent implements TransactionUser {
       });
     });
     this.log({ event: 'bye-done', callId: call.id, status });
+    const stats = await this.#stopMedia(call);
     await this.#end(call, { callId: call.id, ok: call.mediaStarted, status, ...(stats ? { media: stats } : {}) });
   }
 
@@ -637,26 +665,38 @@ export class UserAgent implements TransactionUser {
     tx.respond(buildResponse(req, 180, { toTag: localTag, headers: [{ name: 'Contact', value: this.#contact }] }));
     this.#mark('ringing-sent', call.id);
     this.log({ event: 'ringing-sent', callId: call.id });
-    // This UA answers by itself: it accepts the call as soon as it rings.
+    // The key exchange and both SAs while it rings; only the policies wait for accept.
+    let prepared: Promise<{ mikey: string }> | undefined;
+    if (keyed) {
+      this.log({ event: 'prepare-request', callId: call.id });
+      call.keyed = true;
+      prepared = this.keying.prepare({
+        callId: call.id,
+        localUri: this.opts.uri,
+        peerUri,
+        mikey: b64(parts.mikey!),
+        peerAddress: flow.address,
+        localAddress: this.#local.address,
+        sdp: parts.sdp,
+      });
+      call.preparing = prepared.then(
+        () => this.#mark('sas-prepared', call.id),
+        () => undefined,
+      );
+    }
+    await this.#ring(prepared);
+    if (call.ended) return; // CANCELled while ringing: #end released what sipsecd prepared
+    // This UA answers by itself: it accepts the call `ringMs` after it rings.
     this.#mark('accepted', call.id);
     if (keyed) {
-      this.log({ event: 'answer-request', callId: call.id });
       try {
-        call.keyed = true;
-        const answering = this.keying.answer({
-          callId: call.id,
-          localUri: this.opts.uri,
-          peerUri,
-          mikey: b64(parts.mikey!),
-          peerAddress: flow.address,
-          localAddress: this.#local.address,
-          sdp: parts.sdp,
-        });
-        call.answering = answering.catch(() => undefined);
-        const ans = await answering;
+        const { mikey } = await prepared!;
+        if (call.ended) return; // CANCELled while sipsecd prepared: #end released it
+        this.log({ event: 'activate-request', callId: call.id });
+        const { sas } = await this.keying.activate(call.id);
         this.#mark('sas-installed', call.id);
-        this.log({ event: 'sas-installed', callId: call.id, role: 'callee', sas: ans.sas.length });
-        body = buildSipsecBody({ mikey: unb64(ans.mikey), sdp });
+        this.log({ event: 'sas-installed', callId: call.id, role: 'callee', sas: sas.length });
+        body = buildSipsecBody({ mikey: unb64(mikey), sdp });
       } catch (e) {
         const extra = (e as { extra?: Record<string, unknown> }).extra ?? {};
         const code = (e as { code?: unknown }).code;
@@ -666,13 +706,13 @@ export class UserAgent implements TransactionUser {
         if (mikeyErr) headers.push({ name: 'Content-Type', value: 'application/mikey' });
         this.log({ event: 'answer-refused', callId: call.id, code: why, detail: (e as Error).message });
         await this.#release(call);
-        await reject(typeof extra.sipStatus === 'number' ? extra.sipStatus : 488, headers, mikeyErr);
+        if (!call.ended) await reject(typeof extra.sipStatus === 'number' ? extra.sipStatus : 488, headers, mikeyErr);
         return;
       }
     } else if (this.opts.ipsec) {
       this.log({ event: 'fallback', callId: call.id, to: 'clear', reason: 'offer without MIKEY' });
     }
-    if (call.ended) return; // CANCELled while sipsecd answered
+    if (call.ended) return; // CANCELled while sipsecd activated
     if (!(await this.#openMedia(call))) return;
     call.dialog = uasDialog(req, localTag);
     const ok = buildResponse(req, 200, {
@@ -699,6 +739,19 @@ export class UserAgent implements TransactionUser {
       call.okTimer = this.layer.clock.after(interval, again);
     };
     call.okTimer = this.layer.clock.after(interval, again);
+  }
+
+  /** Ring `ringMs` (the user picks up); an offer sipsecd refuses ends the ringing at once. */
+  #ring(prepared: Promise<unknown> | undefined): Promise<void> {
+    const ms = this.opts.ringMs ?? 0;
+    if (ms <= 0) return Promise.resolve();
+    return new Promise((resolve) => {
+      const timer = this.layer.clock.after(ms, resolve);
+      prepared?.catch(() => {
+        timer.cancel();
+        resolve();
+      });
+    });
   }
 
   async #onReInvite(call: Call, req: SipRequest, tx: ServerTransaction): Promise<void> {
@@ -763,7 +816,7 @@ export class UserAgent implements TransactionUser {
   async #onBye(call: Call): Promise<void> {
     this.log({ event: 'bye-received', callId: call.id });
     call.okTimer?.cancel();
-    const stats = this.#stopMedia(call);
+    const stats = await this.#stopMedia(call);
     await this.#end(call, { callId: call.id, ok: call.mediaStarted, status: 200, ...(stats ? { media: stats } : {}) });
   }
 
@@ -811,11 +864,12 @@ export class UserAgent implements TransactionUser {
     this.log({ event: 'media-start', callId: call.id, to: `${call.peerMedia.address}:${call.peerMedia.port}`, encrypted: call.ipsec });
   }
 
-  #stopMedia(call: Call): MediaStats | undefined {
-    if (call.media === undefined) return undefined;
-    const stats = call.media.stop();
-    call.media.close();
+  /** Close the call's media (after MEDIA_DRAIN_MS when it ran); its counts if it ran. */
+  async #stopMedia(call: Call): Promise<MediaStats | undefined> {
+    const media = call.media;
+    if (media === undefined) return undefined;
     call.media = undefined;
+    const stats = await media.close(call.mediaStarted ? MEDIA_DRAIN_MS : 0);
     if (!call.mediaStarted) return undefined;
     this.log({ event: 'media-stats', callId: call.id, ...stats });
     return stats;
@@ -824,7 +878,8 @@ export class UserAgent implements TransactionUser {
   async #release(call: Call): Promise<void> {
     if (!call.keyed) return;
     call.keyed = false;
-    await call.answering; // a CANCEL during the answer: release once its SAs are in
+    // A prepare still under way (CANCEL while ringing): release after it, or its SAs would stay.
+    await call.preparing;
     try {
       const r = await this.keying.release(call.id);
       this.log({ event: 'released', callId: call.id, released: r.released });
@@ -837,7 +892,7 @@ export class UserAgent implements TransactionUser {
     if (call.ended) return;
     call.ended = true;
     call.okTimer?.cancel();
-    this.#stopMedia(call);
+    await this.#stopMedia(call);
     await this.#release(call);
     this.log({ event: 'call-ended', callId: call.id, ok: outcome.ok, status: outcome.status ?? null });
     call.finish(outcome);

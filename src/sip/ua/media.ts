@@ -31,9 +31,14 @@ export interface Media {
   start(peer: { address: string; port: number }): void;
   /** Receive and send on `address` from now on (our address changed), same port, same sequence. */
   rebind(address: string): Promise<void>;
-  /** Stop sending (and, a moment later, receiving); the counts so far. */
-  stop(): MediaStats;
-  close(): void;
+  /** Stop sending; what arrives is still counted until `close`. */
+  stop(): void;
+  /**
+   * Stop receiving `drainMs` from now and close the socket; the counts.  The
+   * drain counts the peer's last packets, sent before it learned that the
+   * call ended and still on their way or not yet read.
+   */
+  close(drainMs?: number): Promise<MediaStats>;
 }
 
 export type MediaFactory = (local: { address: string; port: number }) => Promise<Media>;
@@ -99,6 +104,10 @@ export function udpMedia(ratePerSecond: number): MediaFactory {
     const ssrc = randomBytes(4).readUInt32BE();
     let timer: NodeJS.Timeout | undefined;
     let target = { address: '', port: 0 };
+    const stopSending = (): void => {
+      if (timer) clearInterval(timer);
+      timer = undefined;
+    };
     return {
       start(peer) {
         target = { ...peer };
@@ -118,14 +127,12 @@ export function udpMedia(ratePerSecond: number): MediaFactory {
         sock = next;
         old.close();
       },
-      stop() {
-        if (timer) clearInterval(timer);
-        timer = undefined;
-        return counter.stats();
-      },
-      close() {
-        if (timer) clearInterval(timer);
+      stop: stopSending,
+      async close(drainMs = 0) {
+        stopSending();
+        if (drainMs > 0) await new Promise((r) => setTimeout(r, drainMs));
         sock.close();
+        return counter.stats();
       },
     };
   };

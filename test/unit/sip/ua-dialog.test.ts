@@ -3,7 +3,7 @@
 // with Warning + MIKEY error body, 415 + fallback, BYE releasing, re-INVITE
 // rekeying, and the dialog layer (route set, in-dialog requests).
 import { describe, expect, it } from 'vitest';
-import { parseSipMessage, type SipMessage } from '../../../src/sip/message.js';
+import { parseSipMessage, serializeSipMessage, type SipMessage } from '../../../src/sip/message.js';
 import { UserAgent, type Keying, type UaEvent, type UaOptions } from '../../../src/sip/ua/agent.js';
 import { ManualClock } from '../../../src/sip/ua/clock.js';
 import { dialogRequest, uacDialog, uasDialog } from '../../../src/sip/ua/dialog.js';
@@ -31,6 +31,21 @@ class FakeKeying implements Keying {
     expect(Buffer.from(a.mikey, 'base64').toString()).toBe('offer-bytes');
     return { mikey: Buffer.from('answer-bytes').toString('base64'), sas: [{}, {}] };
   }
+  /** prepare waits for this when set (a slow sipsecd). */
+  gate: Promise<void> | undefined;
+  async prepare(a: { mikey: string; callId: string }) {
+    this.trace.push(`${this.name}:prepare`);
+    await this.gate;
+    this.ops.push(`prepare ${a.callId}`);
+    if (this.reject) throw Object.assign(new Error('MIKEY: auth failure'), { code: 'mikey-rejected', extra: this.reject });
+    expect(Buffer.from(a.mikey, 'base64').toString()).toBe('offer-bytes');
+    return { mikey: Buffer.from('answer-bytes').toString('base64'), sas: [{}, {}] };
+  }
+  async activate(callId: string) {
+    this.trace.push(`${this.name}:activate`);
+    this.ops.push(`activate ${callId}`);
+    return { sas: [{}, {}] };
+  }
   async confirm(a: { mikey: string }) {
     this.trace.push(`${this.name}:confirm`);
     expect(Buffer.from(a.mikey, 'base64').toString()).toBe('answer-bytes');
@@ -50,8 +65,8 @@ function fakeMedia(trace: string[], name: string, log: string[] = []): MediaFact
       log.push(`${name} ${local.address} -> ${peer.address}`);
     },
     rebind: async (address) => void log.push(`${name} rebind ${address}`),
-    stop: () => ({ sent: 5, received: 5, firstSeq: 0, lostAtStart: 0, lostInside: 0 }),
-    close: () => {},
+    stop: () => {},
+    close: async () => ({ sent: 5, received: 5, firstSeq: 0, lostAtStart: 0, lostInside: 0 }),
   });
 }
 
@@ -93,7 +108,8 @@ describe('UA call flow', () => {
     await p.settle();
     expect(await c.established).toBe(true);
     const t = p.trace.filter((x) => !x.startsWith('wire:1'));
-    expect(t.indexOf('bob:answer')).toBeLessThan(t.indexOf('wire:200'));
+    expect(t.indexOf('bob:prepare')).toBeLessThan(t.indexOf('bob:activate'));
+    expect(t.indexOf('bob:activate')).toBeLessThan(t.indexOf('wire:200'));
     expect(t.indexOf('wire:200')).toBeLessThan(t.indexOf('alice:confirm'));
     expect(t.indexOf('alice:confirm')).toBeLessThan(t.indexOf('wire:ACK'));
     expect(t.indexOf('wire:ACK')).toBeLessThan(t.indexOf('alice:media'));
@@ -104,7 +120,7 @@ describe('UA call flow', () => {
     await p.settle();
     expect(out?.ok).toBe(true);
     expect(p.ka.ops).toEqual([`offer ${c.callId}`, `release ${c.callId}`]);
-    expect(p.kb.ops).toEqual([`release ${c.callId}`]);
+    expect(p.kb.ops).toEqual([`prepare ${c.callId}`, `activate ${c.callId}`, `release ${c.callId}`]);
     expect(p.events.some((e) => e.event === 'bye-received' && e.who === 'bob')).toBe(true);
   });
 
@@ -166,11 +182,65 @@ describe('UA call flow', () => {
     await p.settle();
     expect(await c.established).toBe(true);
     const t = p.trace;
-    expect(t.indexOf('wire:180')).toBeLessThan(t.indexOf('bob:answer'));
+    expect(t.indexOf('wire:180')).toBeLessThan(t.indexOf('bob:prepare'));
     const of = (who: string) => marks.filter((m) => m.startsWith(`${who}:`)).map((m) => m.split(':')[1]);
     expect(of('alice')).toEqual(['dial', 'invite-sent', 'ringing-received', 'ok-received', 'sas-installed', 'ack-sent', 'session-ready']);
-    expect(of('bob')).toEqual(['invite-received', 'ringing-sent', 'accepted', 'sas-installed', 'ok-sent', 'ack-received', 'session-ready']);
+    expect(of('bob')).toEqual(['invite-received', 'ringing-sent', 'accepted', 'sas-prepared', 'sas-installed', 'ok-sent', 'ack-received', 'session-ready']);
     expect(marks.every((m) => m.endsWith(':true:true'))).toBe(true);
+  });
+
+  it('prepares while it rings and only activates at accept (ringMs later); a refused offer ends the ringing at once', async () => {
+    const p = pair({}, { ringMs: 1000 });
+    const at: Record<string, number> = {};
+    p.bob.timeline = (mark, _id, t) => (at[mark] = t);
+    const c = await p.alice.call('sip:bob@10.0.0.2');
+    await p.settle();
+    expect(p.trace).toContain('bob:prepare');
+    expect(p.trace).not.toContain('bob:activate');
+    expect(named(p.wire(), '200')).toHaveLength(0);
+    p.clock.advance(1000);
+    await p.settle();
+    expect(await c.established).toBe(true);
+    expect(at['accepted']! - at['ringing-sent']!).toBe(1000);
+    expect(at['sas-prepared']).toBe(at['ringing-sent']); // prepared while ringing
+    expect(p.kb.ops).toEqual([`prepare ${c.callId}`, `activate ${c.callId}`]);
+
+    const q = pair({}, { ringMs: 60_000 });
+    q.kb.reject = { sipStatus: 488, warning: '399 sipsec "MIKEY: Auth failure"', mikey: Buffer.from('mikey-error').toString('base64') };
+    const d = await q.alice.call('sip:bob@10.0.0.2');
+    await q.settle();
+    expect(await d.established).toBe(false);
+    expect(named(q.wire(), '488')).toHaveLength(1);
+    expect(q.kb.ops).toEqual([`prepare ${d.callId}`, `release ${d.callId}`]);
+  });
+
+  it('a CANCEL while ringing releases what sipsecd prepared, after its prepare completed, and never activates', async () => {
+    const p = pair({}, { ringMs: 60_000 });
+    let open!: () => void;
+    p.kb.gate = new Promise((r) => (open = r));
+    await p.alice.call('sip:bob@10.0.0.2');
+    await p.settle();
+    const invite = named(p.wire(), 'INVITE')[0]!;
+    const keep = ['Via', 'From', 'To', 'Call-ID', 'Max-Forwards'];
+    const cancel: SipMessage = {
+      kind: 'request',
+      method: 'CANCEL',
+      uri: (invite as { uri: string }).uri,
+      headers: [...invite.headers.filter((h) => keep.includes(h.name)), { name: 'CSeq', value: `${header(invite, 'CSeq')!.split(' ')[0]} CANCEL` }],
+      body: new Uint8Array(),
+    };
+    p.ta.send({ transport: 'udp', address: '10.0.0.2', port: 5060 }, serializeSipMessage(cancel));
+    await p.settle();
+    expect(named(p.wire(), '487')).toHaveLength(1);
+    expect(p.kb.ops).toEqual([]); // the release waits for the prepare under way
+    open();
+    await p.settle();
+    const id = header(invite, 'Call-ID');
+    expect(p.kb.ops).toEqual([`prepare ${id}`, `release ${id}`]);
+    p.clock.advance(60_000);
+    await p.settle();
+    expect(p.trace).not.toContain('bob:activate');
+    expect(named(p.wire(), '200').filter((m) => m.kind === 'response' && /INVITE/.test(header(m, 'CSeq') ?? ''))).toHaveLength(0);
   });
 
   it('moves a call: re-INVITE from the new address, the callee answers for it and sends media there from the ACK on', async () => {
