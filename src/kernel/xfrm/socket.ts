@@ -8,7 +8,6 @@ import { EventPump } from '../event-pump.js';
 import { KernelError, NetlinkDecodeError } from '../errors.js';
 import { SerialQueue } from '../serial.js';
 import { MessageBuilder, NLMSG, NLM_F, parseDone, parseError, parseMessages, type NlMessage } from './netlink.js';
-import { LAYOUT } from './layout.js';
 import { XFRMNLGRP } from './structs.js';
 
 const RCVBUF = 4 * 1024 * 1024;
@@ -55,10 +54,6 @@ export interface BatchPart {
   build: BuildRequest;
 }
 
-const HDR = LAYOUT.nlmsghdr;
-/** An ACK under NETLINK_CAP_ACK: nlmsghdr, then nlmsgerr (error 0, the request's header). */
-const ACK_BYTES = HDR.size + LAYOUT.nlmsgerr.size;
-
 // ACKs of a batch: one datagram each (36 bytes, more with an extended-ACK text).
 const ACK_SLOTS = 8;
 const ACK_SLOT_BYTES = 4096;
@@ -82,9 +77,6 @@ export class RequestSocket {
   private seq = Math.floor(Math.random() * 0x7fffffff) + 1;
   private readonly tx = new MessageBuilder();
   private readonly rx = new Uint8Array(RECV_CHUNK);
-  private readonly rxView = new DataView(this.rx.buffer);
-  /** Requests waiting in or running from `queue`. */
-  private queued = 0;
   private readonly queue = new SerialQueue();
   /** recvmmsg buffers of `batch`, allocated on its first use. */
   private acks: ffi.DatagramBatch | undefined;
@@ -125,108 +117,64 @@ export class RequestSocket {
    * KernelError naming its op and the kernel's extended-ACK text.
    */
   batch(parts: readonly BatchPart[], offThread = false): Promise<(KernelError | undefined)[]> {
-    this.queued++;
     return this.queue.run(async () => {
+      if (this.closed) throw new KernelError(9, parts[0]?.op ?? 'batch');
+      const seqs = parts.map(() => this.nextSeq());
       try {
-        if (this.closed) throw new KernelError(9, parts[0]?.op ?? 'batch');
-        const seqs = parts.map(() => this.nextSeq());
+        parts.forEach((p, i) => {
+          p.build(seqs[i]!, this.tx);
+          this.tx.keep();
+        });
+        if (offThread) await ffi.sendAsync(this.fd, this.tx.batch());
+        else ffi.send(this.fd, this.tx.batch());
+      } finally {
+        this.tx.wipe();
+      }
+      const acks = (this.acks ??= new ffi.DatagramBatch(ACK_SLOTS, ACK_SLOT_BYTES));
+      const results: (KernelError | undefined)[] = parts.map(() => undefined);
+      let pending = parts.length;
+      while (pending > 0) {
         try {
-          parts.forEach((p, i) => {
-            p.build(seqs[i]!, this.tx);
-            this.tx.keep();
-          });
-          if (offThread) await ffi.sendAsync(this.fd, this.tx.batch());
-          else ffi.send(this.fd, this.tx.batch());
-        } finally {
-          this.tx.wipe();
-        }
-        const acks = (this.acks ??= new ffi.DatagramBatch(ACK_SLOTS, ACK_SLOT_BYTES));
-        const results: (KernelError | undefined)[] = parts.map(() => undefined);
-        let pending = parts.length;
-        while (pending > 0) {
-          try {
-            for (const d of acks.receive(this.fd)) {
-              for (const m of parseMessages(d)) {
-                const i = seqs.indexOf(m.seq); // not ours: a stale answer to an earlier, timed-out request
-                if (i < 0) continue;
-                if (m.type === NLMSG.OVERRUN) throw new NetlinkDecodeError('overrun');
-                if (m.type !== NLMSG.ERROR) continue;
-                const e = parseError(m);
-                if (e.errno !== 0) results[i] = new KernelError(e.errno, parts[i]!.op, e.extack);
-                seqs[i] = -1; // answered
-                pending--;
-              }
+          for (const d of acks.receive(this.fd)) {
+            for (const m of parseMessages(d)) {
+              const i = seqs.indexOf(m.seq); // not ours: a stale answer to an earlier, timed-out request
+              if (i < 0) continue;
+              if (m.type === NLMSG.OVERRUN) throw new NetlinkDecodeError('overrun');
+              if (m.type !== NLMSG.ERROR) continue;
+              const e = parseError(m);
+              if (e.errno !== 0) results[i] = new KernelError(e.errno, parts[i]!.op, e.extack);
+              seqs[i] = -1; // answered
+              pending--;
             }
-          } finally {
-            acks.wipe();
           }
+        } finally {
+          acks.wipe();
         }
-        return results;
-      } finally {
-        this.queued--;
       }
+      return results;
     });
   }
 
-  /**
-   * A request sent from this thread while no other is queued runs at once,
-   * start to end (send and recv block): no queue, no promise chain, no
-   * allocation beyond the caller's one promise.  Otherwise, and for requests
-   * sent from the worker, it waits its turn in the queue.
-   */
   private exchange(op: string, build: BuildRequest, onMessage: ((m: NlMessage) => void) | undefined, isDump: boolean, offThread: boolean): Promise<void> {
-    if (!offThread && this.queued === 0) {
-      try {
-        this.exchangeNow(op, build, onMessage, isDump);
-        return Promise.resolve();
-      } catch (e) {
-        return Promise.reject(e);
-      }
-    }
-    this.queued++;
     return this.queue.run(async () => {
+      if (this.closed) throw new KernelError(9, op);
+      const seq = this.nextSeq();
+      let req: Uint8Array | undefined;
       try {
-        if (offThread) {
-          if (this.closed) throw new KernelError(9, op);
-          const seq = this.nextSeq();
-          let req: Uint8Array | undefined;
-          try {
-            req = build(seq, this.tx);
-            await ffi.sendAsync(this.fd, req);
-          } finally {
-            req?.fill(0);
-            this.tx.wipe();
-          }
-          this.receive(op, seq, onMessage, isDump);
-        } else this.exchangeNow(op, build, onMessage, isDump);
+        req = build(seq, this.tx);
+        if (offThread) await ffi.sendAsync(this.fd, req);
+        else ffi.send(this.fd, req);
       } finally {
-        this.queued--;
+        req?.fill(0);
+        this.tx.wipe();
       }
+      this.receive(op, seq, onMessage, isDump);
     });
-  }
-
-  private exchangeNow(op: string, build: BuildRequest, onMessage: ((m: NlMessage) => void) | undefined, isDump: boolean): void {
-    if (this.closed) throw new KernelError(9, op);
-    const seq = this.nextSeq();
-    let req: Uint8Array | undefined;
-    try {
-      req = build(seq, this.tx);
-      ffi.send(this.fd, req);
-    } finally {
-      req?.fill(0);
-      this.tx.wipe();
-    }
-    this.receive(op, seq, onMessage, isDump);
   }
 
   private receive(op: string, seq: number, onMessage: ((m: NlMessage) => void) | undefined, isDump: boolean): void {
     for (;;) {
       const n = ffi.recv(this.fd, this.rx);
-      // The common answer, a lone ACK of this request (NLMSG_ERROR, error 0): read in place.
-      if (!isDump && n === ACK_BYTES && this.rxView.getUint32(HDR.nlmsg_len, true) === n && this.rxView.getUint16(HDR.nlmsg_type, true) === NLMSG.ERROR && this.rxView.getUint32(HDR.nlmsg_seq, true) === seq && this.rxView.getInt32(HDR.size + LAYOUT.nlmsgerr.error, true) === 0) {
-        this.rx.fill(0, 0, n);
-        return;
-      }
       try {
         for (const m of parseMessages(this.rx.subarray(0, n))) {
           if (m.seq !== seq) continue; // a stale answer to an earlier, timed-out request
