@@ -550,20 +550,8 @@ export class PeerRegistry extends EventEmitter<{ event: [RegistryEvent] }> {
   }
 
   private async installNew(e: PeerEntry, plan: PairPlan): Promise<void> {
-    await this.kernel.installPair({ ...plan.out, reqid: e.reqid }, { ...plan.in, reqid: e.reqid }, { inViaUpdate: plan.inViaUpdate });
-    const added: PolicySpec[] = [];
-    try {
-      for (const p of this.policies(e, plan.out.spi)) {
-        await this.kernel.addPolicy(p);
-        added.push(p);
-      }
-    } catch (err) {
-      // Leave no half-installed pair: our policies, then both SAs.
-      for (const p of added) await this.kernel.deletePolicy(p.selector, p.dir).catch(() => undefined);
-      await this.kernel.deleteSa({ dst: plan.out.dst, spi: plan.out.spi, proto: 'esp' }).catch(() => undefined);
-      await this.kernel.deleteSa({ dst: plan.in.dst, spi: plan.in.spi, proto: 'esp' }).catch(() => undefined);
-      throw err;
-    }
+    // All or nothing (installPeer): no half-installed pair, no orphan policy.
+    await this.kernel.installPeer({ out: { ...plan.out, reqid: e.reqid }, in: { ...plan.in, reqid: e.reqid }, inViaUpdate: plan.inViaUpdate, policies: this.policies(e, plan.out.spi) });
     e.inSpi = plan.in.spi;
     e.outSpi = plan.out.spi;
     e.suite = plan.out.suite;

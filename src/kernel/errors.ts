@@ -11,6 +11,8 @@
  * suite (no such algorithm, or its crypto module could not be loaded); it
  * names the suite and the kernel's algorithm names.
  *
+ * `KernelBatchError`: several messages of one batch refused, each listed.
+ *
  * `KernelValidationError`: a spec was rejected before any syscall (bad
  * algorithm, key length, address family mismatch, SPI out of range, ...).
  *
@@ -124,6 +126,24 @@ export function algorithmFailure(e: unknown, suite: AlgorithmSuite): unknown {
   const missing =
     e.code === 'ENOSYS' || e.code === 'ENOENT' || (e.code === 'EINVAL' && e.extack !== undefined && /algorithm|crypt|aead|auth/i.test(e.extack));
   return missing ? new KernelAlgorithmError(e, suite.name, kernelAlgorithmNames(suite)) : e;
+}
+
+/**
+ * Several messages of one batch (KernelIpsec.installPeer) refused: `failures`
+ * holds each refusal (its op, code and extended-ACK text); code, op and
+ * extack are the first one's.
+ */
+export class KernelBatchError extends KernelError {
+  override readonly name = 'KernelBatchError';
+  constructor(readonly failures: readonly KernelError[]) {
+    const first = failures[0]!;
+    super(first.errno, first.op, first.extack, failures.map((f) => f.message).join('; '));
+  }
+}
+
+/** The error of a batch's refusals (at least one): the algorithm failure if any, the only one, or all of them. */
+export function batchFailure(failures: readonly KernelError[]): KernelError {
+  return failures.find((f) => f instanceof KernelAlgorithmError) ?? (failures.length === 1 ? failures[0]! : new KernelBatchError(failures));
 }
 
 export class KernelValidationError extends Error {

@@ -34,6 +34,7 @@ const c_setns = libc.func('int setns(int fd, int nstype)');
 const c_poll = libc.func('int poll(_Inout_ void *fds, uint64_t nfds, int timeout)');
 const c_getpid = libc.func('int getpid()');
 const c_sendto = libc.func('intptr_t sendto(int fd, const void *buf, size_t len, int flags, const void *addr, uint32_t addrlen)');
+const c_recvmmsg = libc.func('int recvmmsg(int fd, void *vec, unsigned int vlen, int flags, void *timeout)');
 
 export const AF_NETLINK = 16;
 export const SOCK_RAW = 3;
@@ -52,6 +53,9 @@ export const SO_RCVTIMEO = 20;
 export const NETLINK_CAP_ACK = 10;
 export const NETLINK_EXT_ACK = 11;
 export const MSG_DONTWAIT = 0x40;
+export const MSG_TRUNC = 0x20;
+/** recvmmsg: wait for the first datagram only, then take what is queued. */
+export const MSG_WAITFORONE = 0x10000;
 export const CLONE_NEWNET = 0x40000000;
 export const AF_INET = 2;
 export const SOCK_DGRAM = 2;
@@ -158,6 +162,93 @@ export function recv(fd: number, buf: Uint8Array, dontWait = false): number {
       throw new KernelError(110, 'recv');
     }
     throw new KernelError(e, 'recv');
+  }
+}
+
+/**
+ * Several datagrams in one recvmmsg(2): `slots` receive buffers of
+ * `slotBytes` each, with their mmsghdr and iovec, in one block of native
+ * memory set up once (recvmmsg reads pointers, which JavaScript memory cannot
+ * give it).  x86_64 layout:
+ *
+ *  struct mmsghdr (64)              struct iovec (16)
+ *  +0  msg_name       (NULL)        +0 iov_base -> slot i
+ *  +8  msg_namelen    (0)           +8 iov_len  =  slotBytes
+ *  +16 msg_iov        -> iovec i
+ *  +24 msg_iovlen     (1)
+ *  +32 msg_control    (NULL)
+ *  +40 msg_controllen (0)
+ *  +48 msg_flags      (out: MSG_TRUNC)
+ *  +56 msg_len        (out: bytes received)
+ */
+export class DatagramBatch {
+  private readonly mem: unknown;
+  private readonly bytes: Uint8Array;
+  private readonly dv: DataView;
+  private readonly dataOff: number;
+  private used = 0;
+
+  constructor(
+    readonly slots: number,
+    readonly slotBytes: number,
+  ) {
+    this.dataOff = slots * (64 + 16);
+    const size = this.dataOff + slots * slotBytes;
+    this.mem = koffi.alloc('uint8_t', size);
+    const ab = koffi.view(this.mem, size);
+    this.bytes = new Uint8Array(ab);
+    this.dv = new DataView(ab);
+    this.bytes.fill(0);
+    const base = koffi.address(this.mem);
+    for (let i = 0; i < slots; i++) {
+      const iov = slots * 64 + i * 16;
+      this.dv.setBigUint64(i * 64 + 16, base + BigInt(iov), true);
+      this.dv.setBigUint64(i * 64 + 24, 1n, true);
+      this.dv.setBigUint64(iov, base + BigInt(this.dataOff + i * slotBytes), true);
+      this.dv.setBigUint64(iov + 8, BigInt(slotBytes), true);
+    }
+  }
+
+  /**
+   * recvmmsg with MSG_WAITFORONE: blocks (up to SO_RCVTIMEO: ETIMEDOUT) for
+   * the first datagram, then takes those already queued, up to `slots`.
+   * Returns views into native memory, valid until the next `receive` or `wipe`;
+   * a datagram longer than `slotBytes` is EMSGSIZE.
+   */
+  receive(fd: number): Uint8Array[] {
+    this.wipe();
+    let n: number;
+    for (;;) {
+      n = c_recvmmsg(fd, this.mem, this.slots, MSG_WAITFORONE, null) as number;
+      if (n >= 0) break;
+      const e = koffi.errno();
+      if (e === EINTR) continue;
+      throw new KernelError(e === EAGAIN ? 110 : e, 'recvmmsg');
+    }
+    this.used = n;
+    const out: Uint8Array[] = [];
+    for (let i = 0; i < n; i++) {
+      if (this.dv.getInt32(i * 64 + 48, true) & MSG_TRUNC) throw new KernelError(90, 'recvmmsg', `datagram longer than ${this.slotBytes} bytes`);
+      const off = this.dataOff + i * this.slotBytes;
+      out.push(this.bytes.subarray(off, off + this.dv.getUint32(i * 64 + 56, true)));
+    }
+    return out;
+  }
+
+  /** Zero the datagrams of the last `receive`. */
+  wipe(): void {
+    for (let i = 0; i < this.used; i++) {
+      const off = this.dataOff + i * this.slotBytes;
+      this.bytes.fill(0, off, off + Math.min(this.slotBytes, this.dv.getUint32(i * 64 + 56, true)));
+      this.dv.setUint32(i * 64 + 48, 0, true);
+      this.dv.setUint32(i * 64 + 56, 0, true);
+    }
+    this.used = 0;
+  }
+
+  free(): void {
+    this.wipe();
+    koffi.free(this.mem);
   }
 }
 

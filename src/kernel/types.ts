@@ -164,6 +164,15 @@ export interface AllocSpiRequest {
   mark?: XfrmMark;
 }
 
+/** A peer's whole set: its SA pair and the policies that use it. */
+export interface PeerInstall {
+  out: SaSpec;
+  in: SaSpec;
+  /** The inbound SPI came from allocSpi: complete it (update) rather than add it. */
+  inViaUpdate?: boolean;
+  policies: readonly PolicySpec[];
+}
+
 /** What the kernel tells us without being asked. */
 export type KernelEvent =
   | { type: 'expire'; hard: boolean; sa: SaId; src: string; reqid: number; owned: boolean }
@@ -210,6 +219,15 @@ export interface KernelIpsec {
    * fails the inbound one is deleted again and the error rethrown.
    */
   installPair(out: SaSpec, inb: SaSpec, opts?: { inViaUpdate?: boolean }): Promise<void>;
+  /**
+   * Install a peer's whole set in one go: the inbound SA (updated when
+   * `inViaUpdate`), the outbound SA, then the policies.  All or nothing: on
+   * any refusal the parts that went in are removed again (with the reserved
+   * inbound SPI), so the kernel keeps no half-installed pair and no orphan
+   * policy, and others' entries are never touched.  The error names every
+   * refused part (KernelBatchError when several), with the kernel's text.
+   */
+  installPeer(set: PeerInstall): Promise<void>;
   /** Delete every SA and policy tagged as ours; never others'. */
   flushOwned(): Promise<{ sas: number; policies: number }>;
   /** Expire / acquire / mapping / resync events; one subscriber stream per call. */

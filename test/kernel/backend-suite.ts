@@ -7,7 +7,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createTopology, type Topology } from '../../src/lab/topology.js';
 import { suiteByName, type SuiteName } from '../../src/kernel/algorithms.js';
 import { KernelError } from '../../src/kernel/errors.js';
-import { ownedReqid, type IpsecMode, type KernelEvent, type KernelIpsec, type SaKeys, type SaSpec } from '../../src/kernel/types.js';
+import { ownedReqid, type IpsecMode, type KernelEvent, type KernelIpsec, type PeerInstall, type PolicySpec, type SaKeys, type SaSpec } from '../../src/kernel/types.js';
 
 export const A4 = '10.0.0.1';
 export const B4 = '10.0.0.2';
@@ -238,6 +238,58 @@ describe(`${bt.name} backend in the lab`, () => {
     await ka.addSa(out);
     await expect(ka.installPair(out, inb)).rejects.toMatchObject({ code: 'EEXIST' });
     expect((await ka.listSas()).map((s) => s.id.spi)).toEqual([0x7172]);
+  });
+
+  /** a's and b's sets for installPeer: SA a->b (spiAB), b->a (spiBA), out and in policies; b's inbound SPI comes from allocSpi. */
+  async function peerSets(): Promise<{ a: PeerInstall; b: PeerInstall; spiAB: number; spiBA: number }> {
+    const spiAB = await kb.allocSpi({ src: A4, dst: B4, proto: 'esp', reqid: REQID });
+    const spiBA = nextSpi++;
+    const kAB = keysFor(bt.primary);
+    const kBA = keysFor(bt.primary);
+    const sa = (src: string, dst: string, spi: number, keys: SaKeys): SaSpec => ({ src, dst, spi, proto: 'esp', mode: 'transport', reqid: REQID, suite: bt.primary, keys });
+    const policies = (self: string, peer: string, outSpi: number): PolicySpec[] => [
+      { selector: { src: self, dst: peer }, dir: 'out', action: 'allow', reqid: REQID, template: { proto: 'esp', mode: 'transport', spi: outSpi } },
+      { selector: { src: peer, dst: self }, dir: 'in', action: 'allow', reqid: REQID, template: { proto: 'esp', mode: 'transport' } },
+    ];
+    return {
+      a: { out: sa(A4, B4, spiAB, kAB), in: sa(B4, A4, spiBA, kBA), policies: policies(A4, B4, spiAB) },
+      b: { out: sa(B4, A4, spiBA, kBA), in: sa(A4, B4, spiAB, kAB), inViaUpdate: true, policies: policies(B4, A4, spiBA) },
+      spiAB,
+      spiBA,
+    };
+  }
+
+  it('installPeer installs both SAs and the policies in one go; ping passes through ESP', async () => {
+    const { a, b, spiAB, spiBA } = await peerSets();
+    await ka.installPeer(a);
+    await kb.installPeer(b);
+    for (const [host, out, inb] of [['a', spiAB, spiBA], ['b', spiBA, spiAB]] as const) {
+      const st = (await t.exec(host, ['ip', 'xfrm', 'state'])).stdout;
+      for (const spi of [out, inb]) expect(st).toMatch(new RegExp(`proto esp spi 0x0*${spi.toString(16)} reqid ${bt.kernelReqid} mode transport`));
+      const pol = (await t.exec(host, ['ip', 'xfrm', 'policy'])).stdout;
+      expect(pol).toMatch(/dir out/);
+      expect(pol).toMatch(/dir in/);
+    }
+    const r = await ping('a', B4);
+    expect(r.stdout + r.stderr).toMatch(/2 received/);
+    expect((await kb.getSa({ dst: B4, spi: spiAB, proto: 'esp' })).counters.packets).toBeGreaterThanOrEqual(2n);
+    expect((await ka.getSa({ dst: A4, spi: spiBA, proto: 'esp' })).counters.packets).toBeGreaterThanOrEqual(2n);
+  });
+
+  it('installPeer whose policy is refused leaves neither SA nor policy of ours, and theirs untouched', async () => {
+    // Theirs: an IN policy with the selector ours will ask for (reqid 1: not ours).
+    const theirs = ['ip', 'xfrm', 'policy', 'add', 'src', `${A4}/32`, 'dst', `${B4}/32`, 'dir', 'in', 'tmpl', 'proto', 'esp', 'mode', 'transport', 'reqid', '1'];
+    expect((await t.exec('b', theirs)).code).toBe(0);
+    const before = (await t.exec('b', ['ip', 'xfrm', 'policy'])).stdout;
+    const { b, spiAB } = await peerSets();
+    const err = await kb.installPeer(b).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(KernelError);
+    expect(err).toMatchObject({ code: 'EEXIST' });
+    expect((await kb.listSas()).filter((s) => s.owned || s.id.spi === spiAB)).toEqual([]); // nor the reserved SPI
+    expect((await kb.listPolicies()).filter((p) => p.owned)).toEqual([]);
+    expect((await t.exec('b', ['ip', 'xfrm', 'policy'])).stdout).toBe(before);
+    expect((await t.exec('b', ['ip', 'xfrm', 'state'])).stdout).toBe('');
+    expect((await t.exec('b', ['ip', 'xfrm', 'policy', 'flush'])).code).toBe(0);
   });
 
   it('IPv6 transport pair passes ping', async () => {

@@ -20,6 +20,7 @@ import type {
   AllocSpiRequest,
   KernelEvent,
   KernelIpsec,
+  PeerInstall,
   PolicyDir,
   PolicyInfo,
   PolicySpec,
@@ -155,6 +156,22 @@ export class PfkeyBackend implements KernelIpsec {
       await this.addSa(out);
     } catch (e) {
       await this.deleteSa({ dst: inb.dst, spi: inb.spi, proto: inb.proto }).catch(() => undefined);
+      throw e;
+    }
+  }
+
+  /** PF_KEY has no batches: the pair, then each policy; a refused policy takes back the ones before it and the pair. */
+  async installPeer(set: PeerInstall): Promise<void> {
+    await this.installPair(set.out, set.in, { inViaUpdate: set.inViaUpdate === true });
+    const added: PolicySpec[] = [];
+    try {
+      for (const p of set.policies) {
+        await this.addPolicy(p);
+        added.push(p);
+      }
+    } catch (e) {
+      for (const p of added) await this.deletePolicy(p.selector, p.dir, p.mark).catch(() => undefined);
+      for (const s of [set.out, set.in]) await this.deleteSa({ dst: s.dst, spi: s.spi, proto: s.proto, ...(s.mark ? { mark: s.mark } : {}) }).catch(() => undefined);
       throw e;
     }
   }

@@ -4,11 +4,12 @@
  * the given network namespace; one process can drive several namespaces.
  */
 import { suiteByName } from '../algorithms.js';
-import { KernelError, algorithmFailure } from '../errors.js';
+import { KernelError, algorithmFailure, batchFailure } from '../errors.js';
 import type {
   AllocSpiRequest,
   KernelEvent,
   KernelIpsec,
+  PeerInstall,
   PolicyDir,
   PolicyInfo,
   PolicySpec,
@@ -31,7 +32,7 @@ import {
   encodeNewPolicy,
   encodeNewSa,
 } from './messages.js';
-import { EventSocket, RequestSocket } from './socket.js';
+import { EventSocket, RequestSocket, type BatchPart } from './socket.js';
 import { XFRM_MSG } from './structs.js';
 
 export interface XfrmBackendOptions {
@@ -187,6 +188,45 @@ export class XfrmBackend implements KernelIpsec {
       await this.deleteSa({ dst: inb.dst, spi: inb.spi, proto: inb.proto, ...(inb.mark ? { mark: inb.mark } : {}) }).catch(() => undefined);
       throw e;
     }
+  }
+
+  /**
+   * One datagram: UPDSA/NEWSA (in), NEWSA (out), NEWPOLICY each, every one
+   * ACKed (RequestSocket.batch).  Refusals are undone with one more datagram
+   * of DELSA/DELPOLICY for the parts that went in (and the inbound SA when its
+   * SPI was reserved: the reservation is ours).  An expired reservation (ESRCH)
+   * is completed with NEWSA, as updateSa does.
+   */
+  async installPeer(set: PeerInstall): Promise<void> {
+    const { out, in: inb, policies } = set;
+    const update = set.inViaUpdate === true;
+    const parts: BatchPart[] = [
+      { op: update ? 'UPDSA' : 'NEWSA', build: (seq, b) => encodeNewSa(inb, seq, update, b) },
+      { op: 'NEWSA', build: (seq, b) => encodeNewSa(out, seq, false, b) },
+      ...policies.map((p): BatchPart => ({ op: 'NEWPOLICY', build: (seq, b) => encodeNewPolicy(p, seq, false, b) })),
+    ];
+    const cold = !warmSets.has(algorithmSet(inb)) || !warmSets.has(algorithmSet(out));
+    const refused = await this.req.batch(parts, cold);
+    const failures: (unknown | undefined)[] = refused.map((e, i) => (e && i < 2 ? algorithmFailure(e, suiteByName((i === 0 ? inb : out).suite)) : e));
+    if (update && refused[0]?.code === 'ESRCH' && failures.every((f, i) => i === 0 || !f)) {
+      failures[0] = await this.addSa(inb).then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+    }
+    if (!failures[0]) warmSets.add(algorithmSet(inb));
+    if (!failures[1]) warmSets.add(algorithmSet(out));
+    if (failures.every((f) => !f)) return;
+    const saId = (s: SaSpec): SaId => ({ dst: s.dst, spi: s.spi, proto: s.proto, ...(s.mark ? { mark: s.mark } : {}) });
+    const undo: BatchPart[] = [];
+    policies.forEach((p, i) => {
+      if (!failures[i + 2]) undo.push({ op: 'DELPOLICY', build: (seq, b) => encodeDelPolicy(p.selector, p.dir, p.mark, seq, b) });
+    });
+    if (!failures[1]) undo.push({ op: 'DELSA', build: (seq, b) => encodeDelSa(saId(out), seq, b) });
+    if (!failures[0] || update) undo.push({ op: 'DELSA', build: (seq, b) => encodeDelSa(saId(inb), seq, b) });
+    if (undo.length) await this.req.batch(undo).catch(() => undefined);
+    const errs = failures.filter((f): f is unknown => f !== undefined);
+    throw errs.every((f) => f instanceof KernelError) ? batchFailure(errs as KernelError[]) : errs[0];
   }
 
   async flushOwned(): Promise<{ sas: number; policies: number }> {

@@ -57,13 +57,17 @@ export interface NlAttr {
  * socket owns one: no allocation per request).  `begin` starts a message with
  * a zeroed fixed part, `attr` appends a zeroed attribute, both returning the
  * offset to encode into; `finish` gives the message as a view into the
- * buffer, valid until the next `begin`.  `wipe` zeroes what was written (the
+ * buffer, valid until the next `begin`.  `keep` keeps the messages finished
+ * so far: the next `begin` appends after them, and `batch` gives them all
+ * (several nlmsghdr in one datagram).  `wipe` zeroes what was written (the
  * owner calls it after sending: SA requests hold keys).
  */
 export class MessageBuilder {
   buf: Uint8Array;
   private dv: DataView;
   private len = 0;
+  /** Where the current message starts (the end of the kept ones). */
+  private start = 0;
 
   constructor(bytes = 1024) {
     this.buf = new Uint8Array(bytes);
@@ -71,12 +75,13 @@ export class MessageBuilder {
   }
 
   begin(type: number, flags: number, seq: number, fixedSize: number): number {
-    this.wipe();
+    this.buf.fill(0, this.start, this.len);
+    this.len = this.start;
     this.reserve(HDR.size + align4(fixedSize));
-    this.dv.setUint16(HDR.nlmsg_type, type, true);
-    this.dv.setUint16(HDR.nlmsg_flags, flags, true);
-    this.dv.setUint32(HDR.nlmsg_seq, seq, true);
-    return HDR.size;
+    this.dv.setUint16(this.start + HDR.nlmsg_type, type, true);
+    this.dv.setUint16(this.start + HDR.nlmsg_flags, flags, true);
+    this.dv.setUint32(this.start + HDR.nlmsg_seq, seq, true);
+    return this.start + HDR.size;
   }
 
   attr(type: number, size: number): number {
@@ -93,13 +98,24 @@ export class MessageBuilder {
   }
 
   finish(): Uint8Array {
-    this.dv.setUint32(HDR.nlmsg_len, this.len, true);
-    return this.buf.subarray(0, this.len);
+    this.dv.setUint32(this.start + HDR.nlmsg_len, this.len - this.start, true);
+    return this.buf.subarray(this.start, this.len);
+  }
+
+  /** Keep the finished message: the next `begin` appends after it (lengths are 4-aligned). */
+  keep(): void {
+    this.start = this.len;
+  }
+
+  /** Every kept message, as one datagram (a view into the buffer, valid until the next `begin` or `wipe`). */
+  batch(): Uint8Array {
+    return this.buf.subarray(0, this.start);
   }
 
   wipe(): void {
     this.buf.fill(0, 0, this.len);
     this.len = 0;
+    this.start = 0;
   }
 
   /** `bytes` more (zeroed) at the end; returns their offset.  Grows the buffer, wiping the old one. */

@@ -48,9 +48,19 @@ export function netnsPath(netns: string | undefined): string | undefined {
 /** Encodes a request with sequence number `seq` into `b` (the socket's reused buffer). */
 export type BuildRequest = (seq: number, b: MessageBuilder) => Uint8Array;
 
+/** One message of a batch: the operation it names in errors, and its encoder. */
+export interface BatchPart {
+  op: string;
+  build: BuildRequest;
+}
+
+// ACKs of a batch: one datagram each (36 bytes, more with an extended-ACK text).
+const ACK_SLOTS = 8;
+const ACK_SLOT_BYTES = 4096;
+
 /**
- * Requests one at a time, each built into one reused buffer (wiped after
- * sending) and answered into one reused receive buffer (wiped after each
+ * Requests one at a time (or several in one datagram: `batch`), each built
+ * into one reused buffer (wiped after sending) and answered into one reused receive buffer (wiped after each
  * datagram): no allocation per request, one send and (for an ACK) one recv.
  *
  * Where send() runs: the kernel handles a netlink request inside send(), and
@@ -68,6 +78,8 @@ export class RequestSocket {
   private readonly tx = new MessageBuilder();
   private readonly rx = new Uint8Array(RECV_CHUNK);
   private readonly queue = new SerialQueue();
+  /** recvmmsg buffers of `batch`, allocated on its first use. */
+  private acks: ffi.DatagramBatch | undefined;
   private closed = false;
 
   constructor(netns?: string) {
@@ -93,6 +105,54 @@ export class RequestSocket {
   /** A dump (NLM_F_DUMP) until NLMSG_DONE. */
   dump(op: string, build: BuildRequest, onMessage: (m: NlMessage) => void): Promise<void> {
     return this.exchange(op, build, onMessage, true, false);
+  }
+
+  /**
+   * Send `parts` as ONE datagram (each message NLM_F_ACK with its own
+   * sequence number) and read every answer with recvmmsg: one send and, as
+   * the kernel queues all ACKs before send() returns, usually one receive.
+   * The kernel handles the messages in order and answers each; a refused
+   * message does not stop the ones after it (net/netlink/af_netlink.c
+   * netlink_rcv_skb).  Resolves, per part, undefined (ACKed) or the
+   * KernelError naming its op and the kernel's extended-ACK text.
+   */
+  batch(parts: readonly BatchPart[], offThread = false): Promise<(KernelError | undefined)[]> {
+    return this.queue.run(async () => {
+      if (this.closed) throw new KernelError(9, parts[0]?.op ?? 'batch');
+      const seqs = parts.map(() => this.nextSeq());
+      try {
+        parts.forEach((p, i) => {
+          p.build(seqs[i]!, this.tx);
+          this.tx.keep();
+        });
+        if (offThread) await ffi.sendAsync(this.fd, this.tx.batch());
+        else ffi.send(this.fd, this.tx.batch());
+      } finally {
+        this.tx.wipe();
+      }
+      const acks = (this.acks ??= new ffi.DatagramBatch(ACK_SLOTS, ACK_SLOT_BYTES));
+      const results: (KernelError | undefined)[] = parts.map(() => undefined);
+      let pending = parts.length;
+      while (pending > 0) {
+        try {
+          for (const d of acks.receive(this.fd)) {
+            for (const m of parseMessages(d)) {
+              const i = seqs.indexOf(m.seq); // not ours: a stale answer to an earlier, timed-out request
+              if (i < 0) continue;
+              if (m.type === NLMSG.OVERRUN) throw new NetlinkDecodeError('overrun');
+              if (m.type !== NLMSG.ERROR) continue;
+              const e = parseError(m);
+              if (e.errno !== 0) results[i] = new KernelError(e.errno, parts[i]!.op, e.extack);
+              seqs[i] = -1; // answered
+              pending--;
+            }
+          }
+        } finally {
+          acks.wipe();
+        }
+      }
+      return results;
+    });
   }
 
   private exchange(op: string, build: BuildRequest, onMessage: ((m: NlMessage) => void) | undefined, isDump: boolean, offThread: boolean): Promise<void> {
@@ -144,6 +204,7 @@ export class RequestSocket {
     if (this.closed) return;
     this.closed = true;
     await this.queue.idle();
+    this.acks?.free();
     ffi.close(this.fd);
   }
 }

@@ -56,6 +56,23 @@ describe('netlink framing', () => {
     expect(b.buf.every((x) => x === 0)).toBe(true);
   });
 
+  it('keeps finished messages for one datagram: batch() is the messages as built alone, back to back; wipe clears them all', () => {
+    const b = new MessageBuilder(32);
+    const sa = gcmSa();
+    const pol = { selector: { src: '10.0.0.1', dst: '10.0.0.2' }, dir: 'out' as const, action: 'allow' as const, reqid: R, template: { proto: 'esp' as const, mode: 'transport' as const } };
+    encodeNewSa(sa, 11, true, b);
+    b.keep();
+    encodeNewPolicy(pol, 12, false, b);
+    b.keep();
+    const alone = [encodeNewSa(sa, 11, true), encodeNewPolicy(pol, 12)];
+    expect(hex(b.batch())).toBe(alone.map(hex).join(''));
+    expect(parseMessages(b.batch()).map((m) => [m.type, m.seq])).toEqual([[XFRM_MSG.UPDSA, 11], [XFRM_MSG.NEWPOLICY, 12]]);
+    const n = b.batch().length;
+    b.wipe();
+    expect(b.batch().length).toBe(0);
+    expect(b.buf.subarray(0, n).every((x) => x === 0)).toBe(true);
+  });
+
   it('reads the errno and extended-ACK message of a capped NLMSG_ERROR', () => {
     const err = new Uint8Array(20);
     new DataView(err.buffer).setInt32(0, -17, true);

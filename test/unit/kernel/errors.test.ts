@@ -2,7 +2,7 @@
 // (algorithmFailure), and what the resulting error says.
 import { describe, expect, it } from 'vitest';
 import { suiteByName } from '../../../src/kernel/algorithms.js';
-import { KernelAlgorithmError, KernelError, KernelValidationError, algorithmFailure, kernelAlgorithmNames } from '../../../src/kernel/errors.js';
+import { KernelAlgorithmError, KernelBatchError, KernelError, KernelValidationError, algorithmFailure, batchFailure, kernelAlgorithmNames } from '../../../src/kernel/errors.js';
 
 const GCM = suiteByName('aes-gcm-256');
 const CBC = suiteByName('aes-cbc-128-hmac-sha1');
@@ -40,5 +40,21 @@ describe('algorithmFailure', () => {
   it('kernelAlgorithmNames lists the AEAD or the cipher then the integrity algorithm', () => {
     expect(kernelAlgorithmNames(suiteByName('null-hmac-sha256'))).toEqual(['ecb(cipher_null)', 'hmac(sha256)']);
     expect(kernelAlgorithmNames(suiteByName('aes-gcm-128'))).toEqual(['rfc4106(gcm(aes))']);
+  });
+});
+
+describe('batchFailure', () => {
+  it('gives the only refusal itself, an algorithm failure before others, else every refusal with the kernel text of each', () => {
+    const exists = new KernelError(17, 'NEWPOLICY', 'Policy already exists');
+    const noent = new KernelError(2, 'NEWPOLICY');
+    expect(batchFailure([exists])).toBe(exists);
+    const alg = algorithmFailure(new KernelError(38, 'NEWSA'), GCM) as KernelError;
+    expect(batchFailure([exists, alg])).toBe(alg);
+    const both = batchFailure([exists, noent]);
+    expect(both).toBeInstanceOf(KernelBatchError);
+    expect(both).toBeInstanceOf(KernelError);
+    expect(both).toMatchObject({ code: 'EEXIST', op: 'NEWPOLICY', extack: 'Policy already exists', failures: [exists, noent] });
+    expect(both.message).toContain('kernel says "Policy already exists"');
+    expect(both.message).toContain('ENOENT');
   });
 });
