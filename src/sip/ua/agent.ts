@@ -276,6 +276,8 @@ export class UserAgent implements TransactionUser {
           return;
         }
         this.log({ event: 'call-failed', callId: call.id, reason: 'offer', detail: (e as Error).message });
+        // A timed-out offer may still be made by sipsecd: release it (PROTOCOL.md §6).
+        if ((e as { code?: unknown }).code === 'timeout') call.keyed = true;
         await this.#end(call, { callId: call.id, ok: false });
         return;
       }

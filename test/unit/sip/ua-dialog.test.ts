@@ -18,6 +18,8 @@ class FakeKeying implements Keying {
   reject: { sipStatus: number; warning: string; mikey: string } | undefined;
   /** Answer every offer/answer `busy` with this retry hint (ms), as a daemon at capacity does. */
   busy: number | undefined;
+  /** Answer every offer with this error code (e.g. timeout). */
+  offerFails: string | undefined;
   constructor(
     private readonly name: string,
     private readonly trace: string[],
@@ -26,6 +28,7 @@ class FakeKeying implements Keying {
     this.trace.push(`${this.name}:offer`);
     this.ops.push(`offer ${a.callId}`);
     if (this.busy !== undefined) throw this.busyError();
+    if (this.offerFails) throw Object.assign(new Error('offer failed'), { code: this.offerFails, extra: {} });
     return { mikey: Buffer.from('offer-bytes').toString('base64') };
   }
   async answer(a: { mikey: string }) {
@@ -156,6 +159,20 @@ describe('UA call flow', () => {
     expect(await c.done).toMatchObject({ ok: false, status: 503 });
     expect(p.events.find((e) => e.event === 'call-failed')).toMatchObject({ reason: 'sipsecd-busy', status: 503, retryAfterMs: 400 });
     expect(p.ka.ops).toEqual([`offer ${c.callId}`]);
+  });
+
+  it('a timed-out offer is released (sipsecd may still make it); other offer failures are not', async () => {
+    const p = pair();
+    p.ka.offerFails = 'timeout';
+    const c = await p.alice.call('sip:bob@10.0.0.2');
+    await p.settle();
+    expect(await c.established).toBe(false);
+    expect(p.ka.ops).toEqual([`offer ${c.callId}`, `release ${c.callId}`]);
+    p.ka.offerFails = 'no-peer';
+    const d = await p.alice.call('sip:bob@10.0.0.2');
+    await p.settle();
+    expect(p.ka.ops.slice(2)).toEqual([`offer ${d.callId}`]);
+    expect(p.wire()).toEqual([]);
   });
 
   it('415 from a callee without multipart: fallback=refuse gives up with an event', async () => {
