@@ -12,6 +12,16 @@
  * which costs the daemon almost nothing, so what it admits is still served
  * within about `targetMs` however much more is asked of it.
  *
+ * The handlers' own time is not all of it: sipsecd's kernel requests and
+ * state saves mostly complete without yielding to the event loop, so under
+ * load a request waits longest unread, in its socket, while the loop works
+ * through every other connection that is ready, and its handler then runs
+ * fast, with few others in flight.  So a second signal: `tick()`, called
+ * from a short interval timer, marks the event loop free; a request read
+ * more than `targetMs` after the last tick was waiting about that long, and
+ * new work is refused until the loop catches up (as CoDel judges a queue by
+ * its sojourn time).
+ *
  * Requests that finish work already begun (`urgent`: a call's confirm, its
  * release) are admitted up to the hard cap `max` whatever the adaptive
  * limit: shedding them would waste what the call has cost already and keep
@@ -49,6 +59,7 @@ export class Admission {
   #limit: number;
   #inFlight = 0;
   #lastDecrease = -Infinity;
+  #lastTick: number;
   #meanMs: number | undefined;
   #window: { start: number; done: number; refused: number };
   #previous = { done: 0, refused: 0 };
@@ -60,6 +71,12 @@ export class Admission {
     this.#random = o.random ?? Math.random;
     this.#limit = o.max;
     this.#window = { start: this.#now(), done: 0, refused: 0 };
+    this.#lastTick = this.#now();
+  }
+
+  /** The event loop got round to its timers: requests read now have not waited in it longer than since the last tick. */
+  tick(): void {
+    this.#lastTick = this.#now();
   }
 
   get inFlight(): number {
@@ -73,7 +90,8 @@ export class Admission {
 
   /** Admit a request: returns the function to call when it is over, or undefined (refused: answer `busy`). */
   admit(urgent: boolean): (() => void) | undefined {
-    if (this.#inFlight >= this.#max || (!urgent && this.#inFlight >= this.limit)) {
+    const late = this.#now() - this.#lastTick > this.#targetMs;
+    if (this.#inFlight >= this.#max || (!urgent && (late || this.#inFlight >= this.limit))) {
       this.#roll().refused++;
       return undefined;
     }

@@ -118,6 +118,7 @@ export async function startServer(options: ServerOptions): Promise<SipsecServer>
   const log = options.log ?? silentLogger;
   const connections = new Set<Connection>();
   const admission = new Admission({ max: limits.maxInFlightTotal, targetMs: limits.targetLatencyMs });
+  const ticker = setInterval(() => admission.tick(), ADMISSION_TICK_MS).unref();
   let nextId = 1;
 
   await removeStaleSocket(options.path);
@@ -175,6 +176,7 @@ export async function startServer(options: ServerOptions): Promise<SipsecServer>
       return connections.size;
     },
     close() {
+      clearInterval(ticker);
       return new Promise<void>((resolve) => {
         server.close(() => {
           try {
@@ -189,6 +191,9 @@ export async function startServer(options: ServerOptions): Promise<SipsecServer>
     },
   };
 }
+
+/** How often the event loop is marked free for admission (admission.ts `tick`), ms. */
+const ADMISSION_TICK_MS = 20;
 
 /**
  * Ops admitted up to `maxInFlightTotal` whatever the adaptive limit: they

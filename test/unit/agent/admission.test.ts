@@ -10,6 +10,7 @@ function admission(max = 8, targetMs = 100) {
   /** Admit `n` requests that each take `ms`, one after the other. */
   const serve = (n: number, ms: number) => {
     for (let i = 0; i < n; i++) {
+      a.tick();
       const over = a.admit(false)!;
       clock.t += ms;
       over();
@@ -58,11 +59,23 @@ describe('admission', () => {
     const { a, serve } = admission(8, 100);
     serve(20, 150);
     expect(a.limit).toBe(2);
+    a.tick();
     const held = [a.admit(false), a.admit(false)];
     expect(held.every((h) => h !== undefined)).toBe(true);
     expect(a.admit(false)).toBeUndefined();
     for (let i = 0; i < 6; i++) expect(a.admit(true)).toBeDefined();
     expect(a.admit(true)).toBeUndefined();
+  });
+
+  it('refuses new work, not urgent requests, when the event loop has not ticked for longer than the target', () => {
+    const { a, clock } = admission(8, 100);
+    clock.t = 100;
+    expect(a.admit(false)).toBeDefined();
+    clock.t = 101;
+    expect(a.admit(false)).toBeUndefined();
+    expect(a.admit(true)).toBeDefined();
+    a.tick();
+    expect(a.admit(false)).toBeDefined();
   });
 
   it('retry hint: at least the mean latency; the refused backlog at the completion rate when it is longer', () => {

@@ -211,19 +211,20 @@ describe('socket server', () => {
     const held: (() => void)[] = [];
     let hold = false;
     const path = await start({
-      limits: { targetLatencyMs: 5, maxInFlightTotal: 6 },
+      limits: { targetLatencyMs: 50, maxInFlightTotal: 6 },
       handlers: {
         ...handlers,
         status: async () => {
-          await new Promise<void>((r) => (hold ? held.push(r) : setTimeout(r, 30)));
+          await new Promise<void>((r) => (hold ? held.push(r) : setTimeout(r, 80)));
           return { version: 'test', protocol: 1, uptimeSeconds: 1, backend: 'xfrm', calls: 0, sas: 0 };
         },
       },
     });
     const c = await raw(path);
     const req = (id: number, op: string, args: object = {}) => c.sock.write(encodeFrame({ v: 1, id, op, args }));
-    // Slow answers (30 ms against a 5 ms target) bring the limit from 6 down to its floor of 2.
+    // Slow answers (80 ms against a 50 ms target) bring the limit from 6 down to its floor of 2.
     for (let id = 1; id <= 8; id++) {
+      await new Promise((r) => setTimeout(r, 50)); // at most one decrease per target interval
       req(id, 'status');
       expect(await c.next()).toMatchObject({ id, ok: true });
     }
