@@ -24,7 +24,7 @@
  * `--size full` is the figure of issue 8: 1,000 clients per daemon, 200 calls/s
  * across 100 peers for 60 s.
  */
-import { performance } from 'node:perf_hooks';
+import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
 import { SipsecClientError, type SipsecClient } from '../client/client.js';
 import type { SuiteName } from '../kernel/algorithms.js';
 import { createTopology, type Topology } from '../lab/topology.js';
@@ -115,6 +115,11 @@ export interface LoadFigures {
   rss: RssSample[];
   rssAt: { start: RssSample; middle: RssSample; end: RssSample };
   sasLeft: { a: number; b: number };
+  /**
+   * The load generator's own event-loop delay during the open-loop run, ns: it shares the
+   * lab's CPU with both daemons, and a client times out an answer it was too busy to read.
+   */
+  generatorDelay: { p99: number; max: number };
 }
 
 /** A call given up while sipsecd still refused it (busy): load shed, not an error. */
@@ -255,6 +260,8 @@ export async function runLoad(spec: LoadSpec, onProgress: (what: string) => void
     const sample = async () => rss.push({ t: (performance.now() - wall0) / 1000, a: await rssOf(da.pid), b: await rssOf(db.pid) });
     await sample();
     const sampler = setInterval(() => void sample().catch(() => undefined), 1000);
+    const loopDelay = monitorEventLoopDelay({ resolution: 20 });
+    loopDelay.enable();
     const total = Math.round(spec.seconds * spec.rate);
     const running: Promise<void>[] = [];
     let done = 0;
@@ -308,6 +315,7 @@ export async function runLoad(spec: LoadSpec, onProgress: (what: string) => void
       const offeredSeconds = (performance.now() - wall0) / 1000;
       await Promise.all(running);
       const doneSeconds = (performance.now() - wall0) / 1000;
+      loopDelay.disable();
       clearInterval(sampler);
       await sample();
       if (errors.length) {
@@ -341,9 +349,11 @@ export async function runLoad(spec: LoadSpec, onProgress: (what: string) => void
         rss,
         rssAt: { start: rss[0]!, middle, end: rss.at(-1)! },
         sasLeft,
+        generatorDelay: { p99: loopDelay.percentile(99), max: loopDelay.max },
       };
     } finally {
       clearInterval(sampler);
+      loopDelay.disable();
     }
   } finally {
     for (const c of clients) c.close();
@@ -432,6 +442,7 @@ export function loadReport(size: BenchSize, f: LoadFigures): BenchResult {
         ],
         notes: [
           `busy refusals answered: ${f.busy}; each was retried after the daemon's retryAfterMs (a UA: 503 + Retry-After), until ${GIVE_UP_MS / 1000} s after dialling (Timer B).`,
+          `The load generator's own event-loop delay: p99 ${fmtNs(f.generatorDelay.p99)}, max ${fmtNs(f.generatorDelay.max)} (it shares the lab's CPU with both daemons; its clients time out answers it is too busy to read).`,
           ...(f.errors.length ? [`first errors: ${f.errors.slice(0, 3).join('; ')}`] : []),
         ],
       },
