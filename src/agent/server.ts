@@ -9,11 +9,12 @@
  *
  * Robustness: every malformed request gets a typed error response and the
  * connection keeps working; a handler's raw exception becomes `internal`
- * (logged, not sent); beyond the admission limit (admission.ts) a request is
- * answered `busy` with a retry hint before its arguments are even parsed,
- * so refusing costs far less than serving; an oversized frame, a frame left incomplete for
- * `partialFrameTimeoutMs` (slowloris) or a reader that stops reading (more
- * than `maxQueuedBytes` unsent) closes that connection only.
+ * (logged, not sent); beyond the admission limit (admission.ts) a request
+ * is answered `busy` with a retry hint before its arguments are even
+ * parsed, so refusing costs far less than serving; an oversized frame, a
+ * frame left incomplete for `partialFrameTimeoutMs` (slowloris) or a reader
+ * that stops reading (more than `maxQueuedBytes` unsent) closes that
+ * connection only.
  */
 import { lstatSync, mkdirSync, unlinkSync, chmodSync, chownSync } from 'node:fs';
 import { createConnection, createServer, type Server, type Socket } from 'node:net';

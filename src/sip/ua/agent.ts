@@ -9,8 +9,8 @@
  * An offer sipsecd refuses gets 488 + Warning + the MIKEY error message
  * (application/mikey); one sipsecd has no capacity for (`busy`) gets 503 +
  * Retry-After, and a caller whose own sipsecd is busy fails the call
- * locally (503) without sending the INVITE; a body the callee cannot read gets 415 + Accept,
- * and the caller then retries in clear or gives up (`fallback`), always
+ * locally (503) without sending the INVITE; a body the callee cannot read
+ * gets 415 + Accept, and the caller then retries in clear or gives up (`fallback`), always
  * with an event.  BYE, CANCEL, timeouts and failures release the call in
  * sipsecd (its linger keeps the SAs past the transaction timers).  A
  * re-INVITE with a new MIKEY offer rekeys; sent from a new address (`move`,
