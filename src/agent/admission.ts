@@ -19,8 +19,10 @@
  * fast, with few others in flight.  So a second signal: `tick()`, called
  * from a short interval timer, marks the event loop free; a request read
  * more than `targetMs` after the last tick was waiting about that long, and
- * new work is refused until the loop catches up (as CoDel judges a queue by
- * its sojourn time).
+ * once the loop has taken in as much new work as the limit since its last
+ * tick, more is refused until it catches up (as CoDel judges a queue by its
+ * sojourn time).  One slow request alone (a stall, not a backlog) does not
+ * make the next ones wait for a retry.
  *
  * Requests that finish work already begun (`urgent`: a call's confirm, its
  * release) are admitted up to the hard cap `max` whatever the adaptive
@@ -60,6 +62,8 @@ export class Admission {
   #inFlight = 0;
   #lastDecrease = -Infinity;
   #lastTick: number;
+  /** New work admitted since the last tick. */
+  #sinceTick = 0;
   #meanMs: number | undefined;
   #window: { start: number; done: number; refused: number };
   #previous = { done: 0, refused: 0 };
@@ -77,6 +81,7 @@ export class Admission {
   /** The event loop got round to its timers: requests read now have not waited in it longer than since the last tick. */
   tick(): void {
     this.#lastTick = this.#now();
+    this.#sinceTick = 0;
   }
 
   get inFlight(): number {
@@ -90,11 +95,12 @@ export class Admission {
 
   /** Admit a request: returns the function to call when it is over, or undefined (refused: answer `busy`). */
   admit(urgent: boolean): (() => void) | undefined {
-    const late = this.#now() - this.#lastTick > this.#targetMs;
-    if (this.#inFlight >= this.#max || (!urgent && (late || this.#inFlight >= this.limit))) {
+    const behind = this.#now() - this.#lastTick > this.#targetMs && this.#sinceTick >= this.limit;
+    if (this.#inFlight >= this.#max || (!urgent && (behind || this.#inFlight >= this.limit))) {
       this.#roll().refused++;
       return undefined;
     }
+    if (!urgent) this.#sinceTick++;
     this.#inFlight++;
     const t0 = this.#now();
     let over = false;
