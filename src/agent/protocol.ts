@@ -177,7 +177,7 @@ export type ErrorCode =
 export interface ErrorBody {
   readonly code: ErrorCode;
   readonly message: string;
-  /** Extra fields such as sipStatus, mikey (base64 error message), mikeyErr, issues. */
+  /** Extra fields such as sipStatus, mikey (base64 error message), mikeyErr, issues, retryAfterMs (busy). */
   readonly [extra: string]: unknown;
 }
 

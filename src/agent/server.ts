@@ -9,14 +9,18 @@
  *
  * Robustness: every malformed request gets a typed error response and the
  * connection keeps working; a handler's raw exception becomes `internal`
- * (logged, not sent); an oversized frame, a frame left incomplete for
- * `partialFrameTimeoutMs` (slowloris) or a reader that stops reading (more
- * than `maxQueuedBytes` unsent) closes that connection only.
+ * (logged, not sent); beyond the admission limit (admission.ts) a request
+ * is answered `busy` with a retry hint before its arguments are even
+ * parsed, so refusing costs far less than serving; an oversized frame, a
+ * frame left incomplete for `partialFrameTimeoutMs` (slowloris) or a reader
+ * that stops reading (more than `maxQueuedBytes` unsent) closes that
+ * connection only.
  */
 import { lstatSync, mkdirSync, unlinkSync, chmodSync, chownSync } from 'node:fs';
 import { createConnection, createServer, type Server, type Socket } from 'node:net';
 import { dirname } from 'node:path';
 import { peerCredentials } from '../kernel/ffi.js';
+import { Admission } from './admission.js';
 import { withSupplementaryGroups, type Authorization, type PeerCred } from './authz.js';
 import { RequestError } from './errors.js';
 import { decodePayload, encodeFrame, FrameDecoder, FramingError, MAX_FRAME_BYTES } from './framing.js';
@@ -57,11 +61,14 @@ export interface ServerLimits {
   /** Requests of one connection being handled at once; more are answered `busy`. */
   readonly maxInFlight: number;
   /**
-   * Requests of all connections being handled at once; more are answered
-   * `busy` at once.  Without it an overload queues every request behind all
-   * the others until each times out and none is served.
+   * Requests of all connections being handled at once, at most; more are
+   * answered `busy` at once.  Without it an overload queues every request
+   * behind all the others until each times out and none is served.  Below it
+   * the limit adapts to `targetLatencyMs` (admission.ts).
    */
   readonly maxInFlightTotal: number;
+  /** Latency the adaptive admission limit keeps admitted requests within. */
+  readonly targetLatencyMs: number;
   readonly requestTimeoutMs: number;
   /** A frame begun but not finished within this time closes the connection. */
   readonly partialFrameTimeoutMs: number;
@@ -74,6 +81,7 @@ export const DEFAULT_LIMITS: ServerLimits = {
   maxConnections: 64,
   maxInFlight: 8,
   maxInFlightTotal: 32,
+  targetLatencyMs: 1_000,
   requestTimeoutMs: 10_000,
   partialFrameTimeoutMs: 5_000,
   maxQueuedBytes: 1024 * 1024,
@@ -110,7 +118,8 @@ export async function startServer(options: ServerOptions): Promise<SipsecServer>
   const limits: ServerLimits = { ...DEFAULT_LIMITS, ...options.limits };
   const log = options.log ?? silentLogger;
   const connections = new Set<Connection>();
-  const load: Load = { inFlight: 0 };
+  const admission = new Admission({ max: limits.maxInFlightTotal, targetMs: limits.targetLatencyMs });
+  const ticker = setInterval(() => admission.tick(), ADMISSION_TICK_MS).unref();
   let nextId = 1;
 
   await removeStaleSocket(options.path);
@@ -121,7 +130,7 @@ export async function startServer(options: ServerOptions): Promise<SipsecServer>
     const clog = log.child({ conn: id });
     if (connections.size >= limits.maxConnections) {
       clog.warn('connection refused: too many connections', { max: limits.maxConnections });
-      refuse(sock, 'busy', 'too many connections');
+      refuse(sock, { code: 'busy', message: 'too many connections', retryAfterMs: admission.retryAfterMs() });
       return;
     }
     let caller: PeerCred;
@@ -135,11 +144,11 @@ export async function startServer(options: ServerOptions): Promise<SipsecServer>
     const authz = options.authorize(caller);
     if (!authz) {
       clog.warn('connection refused: caller not allowed', { pid: caller.pid, uid: caller.uid, gid: caller.gid });
-      refuse(sock, 'forbidden', 'this user may not use sipsecd');
+      refuse(sock, { code: 'forbidden', message: 'this user may not use sipsecd' });
       return;
     }
     clog.debug('connected', { pid: caller.pid, uid: caller.uid, gid: caller.gid, admin: authz.admin });
-    const conn = new Connection(sock, { caller, admin: authz.admin, connectionId: id }, options.handlers, limits, load, clog);
+    const conn = new Connection(sock, { caller, admin: authz.admin, connectionId: id }, options.handlers, limits, admission, clog);
     connections.add(conn);
     sock.on('close', () => {
       connections.delete(conn);
@@ -168,6 +177,7 @@ export async function startServer(options: ServerOptions): Promise<SipsecServer>
       return connections.size;
     },
     close() {
+      clearInterval(ticker);
       return new Promise<void>((resolve) => {
         server.close(() => {
           try {
@@ -183,10 +193,14 @@ export async function startServer(options: ServerOptions): Promise<SipsecServer>
   };
 }
 
-/** What all connections share: the requests being handled. */
-interface Load {
-  inFlight: number;
-}
+/** How often the event loop is marked free for admission (admission.ts `tick`), ms. */
+const ADMISSION_TICK_MS = 20;
+
+/**
+ * Ops admitted up to `maxInFlightTotal` whatever the adaptive limit: they
+ * finish work already begun (a call's confirm, a prepared call's activate, its release), see admission.ts.
+ */
+const URGENT: ReadonlySet<Op> = new Set<Op>(['confirm', 'activate', 'release']);
 
 /** One accepted, authorized connection. */
 class Connection {
@@ -201,7 +215,7 @@ class Connection {
     readonly who: Subscriber,
     private readonly handlers: Handlers,
     private readonly limits: ServerLimits,
-    private readonly load: Load,
+    private readonly admission: Admission,
     private readonly log: Logger,
   ) {
     this.#decoder = new FrameDecoder(limits.maxFrameBytes);
@@ -299,32 +313,41 @@ class Connection {
       this.#fail(id, { code: 'unknown-op', message: `unknown operation ${JSON.stringify(op)}` });
       return;
     }
-    const parsed = argSchemas[op as Op].safeParse(msg.args ?? {});
-    if (!parsed.success) {
-      const issues = parsed.error.issues.map((i) => ({ path: i.path.map(String).join('.'), message: i.message }));
-      this.#fail(id, { code: 'invalid-args', message: `invalid arguments for ${op}`, issues });
-      return;
-    }
-    this.#dispatch(id, op as Op, parsed.data);
-  }
-
-  #dispatch(id: number, op: Op, args: unknown): void {
-    if (op === 'ping') return this.#reply(id, { pong: true, protocol: PROTOCOL_VERSION });
-    if (op === 'subscribe') {
-      const events = (args as ParsedArgsOf<'subscribe'>).events ?? [...EVENT_NAMES];
-      this.#events = new Set(events);
+    if (op === 'ping' || op === 'subscribe') {
+      const parsed = this.#parse(id, op, msg.args);
+      if (!parsed) return;
+      if (op === 'ping') return this.#reply(id, { pong: true, protocol: PROTOCOL_VERSION });
+      this.#events = new Set((parsed as ParsedArgsOf<'subscribe'>).events ?? EVENT_NAMES);
       return this.#reply(id, { events: [...this.#events] });
     }
-    const handler = this.handlers[op] as Handler<Op> | undefined;
+    const handler = this.handlers[op as Exclude<Op, 'ping' | 'subscribe'>] as Handler<Op> | undefined;
     if (!handler) return this.#fail(id, { code: 'not-implemented', message: `${op} is not implemented by this daemon` });
+    // Admission before the arguments are parsed: a refusal must cost little.
     if (this.#inFlight >= this.limits.maxInFlight) {
-      return this.#fail(id, { code: 'busy', message: `too many requests in flight (max ${this.limits.maxInFlight})` });
+      return this.#fail(id, { code: 'busy', message: `too many requests in flight on this connection (max ${this.limits.maxInFlight})`, retryAfterMs: this.admission.retryAfterMs() });
     }
-    if (this.load.inFlight >= this.limits.maxInFlightTotal) {
-      return this.#fail(id, { code: 'busy', message: `sipsecd is at capacity (${this.limits.maxInFlightTotal} requests in flight): retry later` });
+    const over = this.admission.admit(URGENT.has(op as Op));
+    if (!over) {
+      const retryAfterMs = this.admission.retryAfterMs();
+      return this.#fail(id, { code: 'busy', message: `sipsecd is at capacity (${this.admission.inFlight} requests in flight): retry in ${retryAfterMs} ms`, retryAfterMs });
     }
+    const parsed = this.#parse(id, op as Op, msg.args);
+    if (!parsed) return over();
+    this.#run(id, op as Op, parsed, handler, over);
+  }
+
+  /** The op's arguments checked by its schema, or undefined after answering `invalid-args`. */
+  #parse(id: number, op: Op, args: unknown): object | undefined {
+    const parsed = argSchemas[op].safeParse(args ?? {});
+    if (parsed.success) return parsed.data;
+    const issues = parsed.error.issues.map((i) => ({ path: i.path.map(String).join('.'), message: i.message }));
+    this.#fail(id, { code: 'invalid-args', message: `invalid arguments for ${op}`, issues });
+    return undefined;
+  }
+
+  /** Run an admitted request's handler; `over` gives its admission back when the handler has finished. */
+  #run(id: number, op: Op, args: unknown, handler: Handler<Op>, over: () => void): void {
     this.#inFlight++;
-    this.load.inFlight++;
     const abort = new AbortController();
     this.#aborts.add(abort);
     let answered = false;
@@ -355,7 +378,7 @@ class Connection {
         clearTimeout(timer);
         this.#aborts.delete(abort);
         this.#inFlight--;
-        this.load.inFlight--;
+        over();
       });
   }
 }
@@ -365,9 +388,9 @@ function errorFrame(id: number | null, error: ErrorBody): object {
 }
 
 /** Answer an unaccepted connection with one error frame and close it. */
-function refuse(sock: Socket, code: string, message: string): void {
+function refuse(sock: Socket, error: ErrorBody): void {
   sock.on('error', () => {});
-  sock.end(encodeFrame(errorFrame(null, { code, message })));
+  sock.end(encodeFrame(errorFrame(null, error)));
   setTimeout(() => sock.destroy(), 1000).unref();
 }
 

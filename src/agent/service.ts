@@ -77,6 +77,8 @@ export class SipsecService {
   private readonly natOnActivate = new Map<string, { key: string; peer: string; port: number }>();
   private readonly now: () => number;
   private readonly startedAt: number;
+  /** Per call id: the end of the requests on it that are queued or running (see inCallOrder). */
+  private readonly callQueue = new Map<string, Promise<void>>();
 
   constructor(private readonly d: ServiceDeps) {
     this.now = d.now ?? Date.now;
@@ -91,12 +93,12 @@ export class SipsecService {
 
   handlers(): Handlers {
     return {
-      offer: (a, ctx) => this.offer(a, ctx),
-      answer: (a, ctx) => this.answer(a, ctx),
-      prepare: (a, ctx) => this.prepare(a, ctx),
-      activate: (a, ctx) => this.activate(a, ctx),
-      confirm: (a, ctx) => this.confirm(a, ctx),
-      release: (a, ctx) => this.release(a, ctx),
+      offer: (a, ctx) => this.inCallOrder(a.callId, () => this.offer(a, ctx)),
+      answer: (a, ctx) => this.inCallOrder(a.callId, () => this.answer(a, ctx)),
+      prepare: (a, ctx) => this.inCallOrder(a.callId, () => this.prepare(a, ctx)),
+      activate: (a, ctx) => this.inCallOrder(a.callId, () => this.activate(a, ctx)),
+      confirm: (a, ctx) => this.inCallOrder(a.callId, () => this.confirm(a, ctx)),
+      release: (a, ctx) => this.inCallOrder(a.callId, () => this.release(a, ctx)),
       status: async () => this.status(),
       peers: async (_a, ctx) => ({ peers: this.visiblePeers(who(ctx)) }),
       sas: (a, ctx) => this.sas(a, ctx),
@@ -108,6 +110,28 @@ export class SipsecService {
 
   close(): void {
     this.calls.close();
+  }
+
+  /**
+   * Run a request on a call after the requests on that call that arrived
+   * before it.  Run at once, a `release` sent right behind an `answer` (a UA
+   * whose answer timed out, a UA hanging up during call setup) ran while the
+   * answer was still at work: it found no call yet, the answer then
+   * installed its SAs and the call stayed for good, with no owner left to
+   * release it (the load benchmark found 67 SAs left).  Different calls
+   * still run concurrently.
+   */
+  private inCallOrder<T>(callId: string, work: () => Promise<T>): Promise<T> {
+    const run = (this.callQueue.get(callId) ?? Promise.resolve()).then(work);
+    const tail = run.then(
+      () => undefined,
+      () => undefined,
+    );
+    this.callQueue.set(callId, tail);
+    void tail.then(() => {
+      if (this.callQueue.get(callId) === tail) this.callQueue.delete(callId);
+    });
+    return run;
   }
 
   // ---- the exchange --------------------------------------------------------

@@ -5,7 +5,7 @@
  *   sa-install   per-SA install latency: daemon, backend, C baseline, ip, PF_KEY
  *   scale        10 / 100 / 1000 (/ 10000 with --size full) peers: install, lookup, release, RSS
  *   mikey        complete MIKEY exchanges per second on one core (host, no lab)
- *   load         1,000 UA clients per daemon, 200 calls/s across 100 peers for 60 s (--size full): latency, errors, RSS
+ *   load         capacity ramp, then 1,000 UA clients per daemon, 200 calls/s across 100 peers for 60 s (--size full): shed, errors, latency, RSS
  *   versus-ike   strongSwan IKEv2-PSK vs sipsec offer/answer/confirm to first protected packet
  *   call-setup   seed 003 fig. 13 ∂1..∂7 with `sipsec ua` through kamailio: clear, PSK, DH, DHHMAC
  *   all          every one of them

@@ -65,6 +65,25 @@ describe('sipsecd in the lab', () => {
     cb.close();
   }, 60_000);
 
+  it('a release sent right behind an answer ends the call (requests on one call run in order)', async () => {
+    // Pipelined, the release once ran while the answer was still at work: it found no call, the
+    // answer then installed its SAs and the call stayed, with no owner left to release it.
+    const ca = await client('a');
+    const cb = await client('b');
+    const offer = await ca.offer({ callId: 'call-r', localUri: ALICE, peerUri: BOB, localAddress: A });
+    const answered = cb.answer({ callId: 'call-r', localUri: BOB, peerUri: ALICE, mikey: offer.mikey, peerAddress: A, localAddress: B });
+    const released = cb.release('call-r');
+    await answered;
+    expect(await released).toEqual({ released: true });
+    expect((await cb.calls()).calls).toEqual([]);
+    await ca.release('call-r');
+    await new Promise((r) => setTimeout(r, 3000));
+    expect(await xfrm('b', 'state')).toBe('');
+    expect(await xfrm('a', 'state')).toBe('');
+    ca.close();
+    cb.close();
+  }, 60_000);
+
   it('refuses a tampered offer with 488 and a MIKEY error, installs nothing, and refuses a replay', async () => {
     const ca = await client('a');
     const cb = await client('b');

@@ -11,8 +11,10 @@
  * only the policy switch; a call that ends while ringing gives the prepared
  * SAs back (release).
  * An offer sipsecd refuses gets 488 + Warning + the MIKEY error message
- * (application/mikey); a body the callee cannot read gets 415 + Accept,
- * and the caller then retries in clear or gives up (`fallback`), always
+ * (application/mikey); one sipsecd has no capacity for (`busy`) gets 503 +
+ * Retry-After, and a caller whose own sipsecd is busy fails the call
+ * locally (503) without sending the INVITE; a body the callee cannot read
+ * gets 415 + Accept, and the caller then retries in clear or gives up (`fallback`), always
  * with an event.  BYE, CANCEL, timeouts and failures release the call in
  * sipsecd (its linger keeps the SAs past the transaction timers).  A
  * re-INVITE with a new MIKEY offer rekeys; sent from a new address (`move`,
@@ -305,7 +307,16 @@ export class UserAgent implements TransactionUser {
         }
         body = buildSipsecBody({ mikey: unb64(mikey), sdp });
       } catch (e) {
+        // sipsecd at capacity: no INVITE goes out; the call fails here as a 503 would (RFC 3261 §8.1.3.1).
+        const retryAfterMs = busyRetryMs(e);
+        if (retryAfterMs !== undefined) {
+          this.log({ event: 'call-failed', callId: call.id, reason: 'sipsecd-busy', status: 503, retryAfterMs, detail: (e as Error).message });
+          await this.#end(call, { callId: call.id, ok: false, status: 503 });
+          return;
+        }
         this.log({ event: 'call-failed', callId: call.id, reason: 'offer', detail: (e as Error).message });
+        // A timed-out offer may still be made by sipsecd: release it (PROTOCOL.md §6).
+        if ((e as { code?: unknown }).code === 'timeout') call.keyed = true;
         await this.#end(call, { callId: call.id, ok: false });
         return;
       }
@@ -370,7 +381,15 @@ export class UserAgent implements TransactionUser {
 
   async #onInviteFailure(call: Call, fromTag: string, res: SipResponse, onEstablished: () => void): Promise<void> {
     const warning = safe(() => warnings(res).map((w) => `${w.code} ${w.agent} "${w.text}"`).join(', ')) ?? '';
-    this.log({ event: 'invite-rejected', callId: call.id, status: res.status, warning, mikeyError: /mikey/i.test(header(res, 'Content-Type') ?? '') });
+    const retryAfter = header(res, 'Retry-After');
+    this.log({
+      event: 'invite-rejected',
+      callId: call.id,
+      status: res.status,
+      warning,
+      mikeyError: /mikey/i.test(header(res, 'Content-Type') ?? ''),
+      ...(retryAfter !== undefined ? { retryAfter } : {}),
+    });
     if (res.status === 415 && call.ipsec && !call.cancelled) {
       await this.#release(call);
       if (this.opts.fallback === 'clear') {
@@ -704,9 +723,11 @@ export class UserAgent implements TransactionUser {
         const headers: Header[] = [{ name: 'Warning', value: typeof extra.warning === 'string' ? extra.warning : `399 ${this.#hostPort} "sipsecd: ${why}"` }];
         const mikeyErr = typeof extra.mikey === 'string' ? unb64(extra.mikey) : undefined;
         if (mikeyErr) headers.push({ name: 'Content-Type', value: 'application/mikey' });
-        this.log({ event: 'answer-refused', callId: call.id, code: why, detail: (e as Error).message });
+        const retryAfterMs = busyRetryMs(e);
+        if (retryAfterMs !== undefined) headers.push(retryAfterHeader(retryAfterMs));
+        this.log({ event: 'answer-refused', callId: call.id, code: why, detail: (e as Error).message, ...(retryAfterMs !== undefined ? { retryAfterMs } : {}) });
         await this.#release(call);
-        if (!call.ended) await reject(typeof extra.sipStatus === 'number' ? extra.sipStatus : 488, headers, mikeyErr);
+        if (!call.ended) await reject(retryAfterMs !== undefined ? 503 : typeof extra.sipStatus === 'number' ? extra.sipStatus : 488, headers, mikeyErr);
         return;
       }
     } else if (this.opts.ipsec) {
@@ -783,8 +804,10 @@ export class UserAgent implements TransactionUser {
     } catch (e) {
       const extra = (e as { extra?: Record<string, unknown> }).extra ?? {};
       const warning = typeof extra.warning === 'string' ? extra.warning : `399 ${this.#hostPort} "re-INVITE refused"`;
-      tx.respond(buildResponse(req, 488, { headers: [{ name: 'Warning', value: warning }] }));
-      this.log({ event: 'rekey-failed', callId: call.id, detail: (e as Error).message });
+      const retryAfterMs = busyRetryMs(e);
+      const headers: Header[] = [{ name: 'Warning', value: warning }, ...(retryAfterMs !== undefined ? [retryAfterHeader(retryAfterMs)] : [])];
+      tx.respond(buildResponse(req, retryAfterMs !== undefined ? 503 : 488, { headers }));
+      this.log({ event: 'rekey-failed', callId: call.id, detail: (e as Error).message, ...(retryAfterMs !== undefined ? { retryAfterMs } : {}) });
     }
   }
 
@@ -902,6 +925,25 @@ export class UserAgent implements TransactionUser {
   activeCalls(): string[] {
     return [...this.#calls.values()].filter((c) => !c.ended && c.dialog).map((c) => c.id);
   }
+}
+
+/** sipsecd refused a request as `busy` (at capacity): its retry hint in ms (PROTOCOL.md §5); undefined for any other failure. */
+function busyRetryMs(e: unknown): number | undefined {
+  if ((e as { code?: unknown }).code !== 'busy') return undefined;
+  const ms = (e as { extra?: Record<string, unknown> }).extra?.retryAfterMs;
+  return typeof ms === 'number' && ms >= 0 ? ms : 1000;
+}
+
+/**
+ * RFC 3261 §20.33 Retry-After, on a 503 (§21.5.4: the UAS is overloaded; the
+ * client may retry after this long):
+ *
+ *   Retry-After  =  "Retry-After" HCOLON delta-seconds [ comment ] *( SEMI retry-param )
+ *
+ * delta-seconds are whole seconds: the daemon's hint rounded up, at least 1.
+ */
+function retryAfterHeader(ms: number): Header {
+  return { name: 'Retry-After', value: String(Math.max(1, Math.ceil(ms / 1000))) };
 }
 
 function safe<T>(f: () => T): T | undefined {

@@ -142,7 +142,7 @@ describe('socket server', () => {
       encodeFrame({ v: 1, id: 2, op: 'release', args: { callId: 'ok' } }),
       encodeFrame({ v: 1, id: 3, op: 'ping' }),
     ]));
-    expect(await c.next()).toMatchObject({ id: 2, ok: false, error: { code: 'busy' } });
+    expect(await c.next()).toMatchObject({ id: 2, ok: false, error: { code: 'busy', retryAfterMs: expect.any(Number) } });
     expect(await c.next()).toMatchObject({ id: 3, ok: true });
     expect(await c.next()).toMatchObject({ id: 1, ok: false, error: { code: 'timeout' } });
   });
@@ -154,7 +154,9 @@ describe('socket server', () => {
     c1.sock.write(encodeFrame({ v: 1, id: 1, op: 'release', args: { callId: 'slow' } }));
     await new Promise((r) => setTimeout(r, 30));
     c2.sock.write(encodeFrame({ v: 1, id: 7, op: 'release', args: { callId: 'ok' } }));
-    expect(await c2.next()).toMatchObject({ id: 7, ok: false, error: { code: 'busy', message: expect.stringContaining('at capacity') } });
+    const busy = await c2.next();
+    expect(busy).toMatchObject({ id: 7, ok: false, error: { code: 'busy', message: expect.stringContaining('at capacity') } });
+    expect((busy.error as { retryAfterMs: number }).retryAfterMs).toBeGreaterThanOrEqual(50);
     expect(await c1.next()).toMatchObject({ id: 1, ok: false, error: { code: 'timeout' } });
     // Capacity comes back once the slow handler is over (its time-out answered the UA, but its work went on: 2 s).
     await new Promise((r) => setTimeout(r, 2100));
@@ -202,7 +204,40 @@ describe('socket server', () => {
     a.sock.write(encodeFrame({ v: 1, id: 1, op: 'ping' }));
     await a.next();
     const b = await raw(path);
-    expect(await b.next()).toMatchObject({ id: null, ok: false, error: { code: 'busy' } });
+    expect(await b.next()).toMatchObject({ id: null, ok: false, error: { code: 'busy', retryAfterMs: expect.any(Number) } });
+  });
+
+  it('adapts admission to latency: past the target, new work is refused with a retry hint while releases still pass', async () => {
+    const held: (() => void)[] = [];
+    let hold = false;
+    const path = await start({
+      limits: { targetLatencyMs: 50, maxInFlightTotal: 6 },
+      handlers: {
+        ...handlers,
+        status: async () => {
+          await new Promise<void>((r) => (hold ? held.push(r) : setTimeout(r, 80)));
+          return { version: 'test', protocol: 1, uptimeSeconds: 1, backend: 'xfrm', calls: 0, sas: 0 };
+        },
+      },
+    });
+    const c = await raw(path);
+    const req = (id: number, op: string, args: object = {}) => c.sock.write(encodeFrame({ v: 1, id, op, args }));
+    // Slow answers (80 ms against a 50 ms target) bring the limit from 6 down to its floor of 2.
+    for (let id = 1; id <= 8; id++) {
+      await new Promise((r) => setTimeout(r, 50)); // at most one decrease per target interval
+      req(id, 'status');
+      expect(await c.next()).toMatchObject({ id, ok: true });
+    }
+    hold = true;
+    req(20, 'status');
+    req(21, 'status');
+    while (held.length < 2) await new Promise((r) => setTimeout(r, 5));
+    req(22, 'status', { junk: 1 }); // refused before its arguments are even looked at
+    req(23, 'release', { callId: 'ok' });
+    expect(await c.next()).toMatchObject({ id: 22, ok: false, error: { code: 'busy', retryAfterMs: expect.any(Number) } });
+    expect(await c.next()).toMatchObject({ id: 23, ok: true, result: { released: true } });
+    for (const r of held) r();
+    expect([(await c.next()).id, (await c.next()).id].sort()).toEqual([20, 21]);
   });
 
   it('delivers events to subscribers of that event only, filtered by audience', async () => {

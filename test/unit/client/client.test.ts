@@ -91,6 +91,19 @@ describe('SipsecClient', () => {
     await c.close();
   });
 
+  it('a busy refusal carries the retry hint as retryAfterMs', async () => {
+    const busyPath = join(dir, 'busy.sock');
+    const busy = await startServer({ path: busyPath, authorize: () => ({ admin: false }), handlers: { calls: () => new Promise(() => {}) }, limits: { maxInFlightTotal: 1 } });
+    const c = await SipsecClient.connect(busyPath, { timeoutMs: 200 });
+    const first = c.calls().catch(() => undefined);
+    const e = await c.calls().then(unexpected, (x: SipsecClientError) => x);
+    expect(e.code).toBe('busy');
+    expect(e.retryAfterMs).toBeGreaterThanOrEqual(50);
+    await first;
+    await c.close();
+    await busy.close();
+  });
+
   it('delivers subscribed events as EventEmitter events and through events()', async () => {
     const c = await SipsecClient.connect(path);
     expect(await c.subscribe(['rekey-needed'])).toEqual({ events: ['rekey-needed'] });

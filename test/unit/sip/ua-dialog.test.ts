@@ -16,6 +16,10 @@ import { header } from '../../../src/sip/ua/build.js';
 class FakeKeying implements Keying {
   readonly ops: string[] = [];
   reject: { sipStatus: number; warning: string; mikey: string } | undefined;
+  /** Answer every offer/answer/prepare `busy` with this retry hint (ms), as a daemon at capacity does. */
+  busy: number | undefined;
+  /** Answer every offer with this error code (e.g. timeout). */
+  offerFails: string | undefined;
   constructor(
     private readonly name: string,
     private readonly trace: string[],
@@ -23,10 +27,13 @@ class FakeKeying implements Keying {
   async offer(a: { callId: string }) {
     this.trace.push(`${this.name}:offer`);
     this.ops.push(`offer ${a.callId}`);
+    if (this.busy !== undefined) throw this.busyError();
+    if (this.offerFails) throw Object.assign(new Error('offer failed'), { code: this.offerFails, extra: {} });
     return { mikey: Buffer.from('offer-bytes').toString('base64') };
   }
   async answer(a: { mikey: string }) {
     this.trace.push(`${this.name}:answer`);
+    if (this.busy !== undefined) throw this.busyError();
     if (this.reject) throw Object.assign(new Error('MIKEY: auth failure'), { code: 'mikey-rejected', extra: this.reject });
     expect(Buffer.from(a.mikey, 'base64').toString()).toBe('offer-bytes');
     return { mikey: Buffer.from('answer-bytes').toString('base64'), sas: [{}, {}] };
@@ -37,6 +44,7 @@ class FakeKeying implements Keying {
     this.trace.push(`${this.name}:prepare`);
     await this.gate;
     this.ops.push(`prepare ${a.callId}`);
+    if (this.busy !== undefined) throw this.busyError();
     if (this.reject) throw Object.assign(new Error('MIKEY: auth failure'), { code: 'mikey-rejected', extra: this.reject });
     expect(Buffer.from(a.mikey, 'base64').toString()).toBe('offer-bytes');
     return { mikey: Buffer.from('answer-bytes').toString('base64'), sas: [{}, {}] };
@@ -50,6 +58,9 @@ class FakeKeying implements Keying {
     this.trace.push(`${this.name}:confirm`);
     expect(Buffer.from(a.mikey, 'base64').toString()).toBe('answer-bytes');
     return { sas: [{}, {}] };
+  }
+  private busyError() {
+    return Object.assign(new Error('sipsecd is at capacity'), { code: 'busy', extra: { retryAfterMs: this.busy } });
   }
   async release(callId: string) {
     this.trace.push(`${this.name}:release`);
@@ -139,6 +150,48 @@ describe('UA call flow', () => {
     expect(p.events.find((e) => e.event === 'invite-rejected')).toMatchObject({ status: 488, mikeyError: true });
   });
 
+  it('answers 503 with Retry-After (whole seconds, rounded up) when the callee\'s sipsecd is busy; the caller releases and logs it', async () => {
+    const p = pair();
+    p.kb.busy = 2300;
+    const c = await p.alice.call('sip:bob@10.0.0.2');
+    await p.settle();
+    expect(await c.established).toBe(false);
+    const r = named(p.wire(), '503')[0]!;
+    expect(header(r, 'Retry-After')).toBe('3');
+    expect(header(r, 'Warning')).toMatch(/^399 \S+ "sipsecd: busy"$/);
+    expect(named(p.wire(), 'ACK')).toHaveLength(1);
+    expect(p.ka.ops).toEqual([`offer ${c.callId}`, `release ${c.callId}`]);
+    expect(p.events.find((e) => e.event === 'answer-refused')).toMatchObject({ who: 'bob', code: 'busy', retryAfterMs: 2300 });
+    expect(p.events.find((e) => e.event === 'invite-rejected')).toMatchObject({ who: 'alice', status: 503, retryAfter: '3' });
+    expect((await c.done).status).toBe(503);
+  });
+
+  it('a caller whose own sipsecd is busy sends no INVITE and fails the call locally with 503 and the hint', async () => {
+    const p = pair();
+    p.ka.busy = 400;
+    const c = await p.alice.call('sip:bob@10.0.0.2');
+    await p.settle();
+    expect(await c.established).toBe(false);
+    expect(p.wire()).toEqual([]);
+    expect(await c.done).toMatchObject({ ok: false, status: 503 });
+    expect(p.events.find((e) => e.event === 'call-failed')).toMatchObject({ reason: 'sipsecd-busy', status: 503, retryAfterMs: 400 });
+    expect(p.ka.ops).toEqual([`offer ${c.callId}`]);
+  });
+
+  it('a timed-out offer is released (sipsecd may still make it); other offer failures are not', async () => {
+    const p = pair();
+    p.ka.offerFails = 'timeout';
+    const c = await p.alice.call('sip:bob@10.0.0.2');
+    await p.settle();
+    expect(await c.established).toBe(false);
+    expect(p.ka.ops).toEqual([`offer ${c.callId}`, `release ${c.callId}`]);
+    p.ka.offerFails = 'no-peer';
+    const d = await p.alice.call('sip:bob@10.0.0.2');
+    await p.settle();
+    expect(p.ka.ops.slice(2)).toEqual([`offer ${d.callId}`]);
+    expect(p.wire()).toEqual([]);
+  });
+
   it('415 from a callee without multipart: fallback=refuse gives up with an event', async () => {
     const p = pair({ fallback: 'refuse' }, { multipart: false });
     const c = await p.alice.call('sip:bob@10.0.0.2');
@@ -171,6 +224,16 @@ describe('UA call flow', () => {
     p.trace.length = 0;
     expect(await Promise.all([p.alice.rekey(c.callId), p.settle()]).then(([ok]) => ok)).toBe(true);
     expect(p.trace.filter((x) => !x.startsWith('wire:1'))).toEqual(['alice:offer', 'wire:INVITE', 'bob:answer', 'wire:200', 'alice:confirm', 'wire:ACK']);
+  });
+
+  it('a re-INVITE the callee\'s sipsecd is too busy for gets 503 + Retry-After; the call stays up', async () => {
+    const p = pair();
+    const c = await p.alice.call('sip:bob@10.0.0.2');
+    await p.settle();
+    p.kb.busy = 150;
+    expect(await Promise.all([p.alice.rekey(c.callId), p.settle()]).then(([ok]) => ok)).toBe(false);
+    expect(header(named(p.wire(), '503')[0]!, 'Retry-After')).toBe('1');
+    expect(p.alice.activeCalls()).toEqual([c.callId]);
   });
 
   it('rings (180) before answering, and the timeline hook gets every call-setup mark of each side in order', async () => {

@@ -1,0 +1,148 @@
+/**
+ * Admission control of the sipsecd socket server (docs/PROTOCOL.md §6): how
+ * many requests run at once, and when a refused one should come back.
+ *
+ * A fixed limit does not prevent congestion collapse: on a slow host the
+ * requests admitted behind 31 others each wait for the CPU the others use,
+ * past every timeout, and none is served in time.  The limit here adapts to
+ * the latency of the requests it admitted (AIMD, as TCP's congestion window):
+ * each one answered within `targetMs` raises it by 1/limit (about one per
+ * round of requests); one slower than that lowers it by a quarter, at most
+ * once per `targetMs`.  Beyond it requests are refused at once (`busy`),
+ * which costs the daemon almost nothing, so what it admits is still served
+ * within about `targetMs` however much more is asked of it.
+ *
+ * The handlers' own time is not all of it: sipsecd's kernel requests and
+ * state saves mostly complete without yielding to the event loop, so under
+ * load a request waits longest unread, in its socket, while the loop works
+ * through every other connection that is ready, and its handler then runs
+ * fast, with few others in flight.  So a second signal: `tick()`, called
+ * from a short interval timer, marks the event loop free; a request read
+ * more than `targetMs` after the last tick was waiting about that long, and
+ * once the loop has taken in as much new work as the limit since its last
+ * tick, more is refused until it catches up (as CoDel judges a queue by its
+ * sojourn time).  One slow request alone (a stall, not a backlog) does not
+ * make the next ones wait for a retry.
+ *
+ * Requests that finish work already begun (`urgent`: a call's confirm or activate, its
+ * release) are admitted up to the hard cap `max` whatever the adaptive
+ * limit: shedding them would waste what the call has cost already and keep
+ * its reservations in the kernel.
+ *
+ * The retry hint: the demand refused over the last one to two seconds,
+ * worked off at the rate requests completed meanwhile, is how long until the
+ * daemon could serve it; at least the mean request latency, spread by ±50 %
+ * so that refused clients do not all come back at the same instant.
+ */
+
+/** The adaptive limit never goes below this: the daemon always makes progress. */
+const MIN_LIMIT = 2;
+/** Length of one window of the refused/completed counts, ms. */
+const WINDOW_MS = 1000;
+/** Bounds of a retry hint, ms. */
+const MIN_RETRY_MS = 100;
+const MAX_RETRY_MS = 30_000;
+
+export interface AdmissionOptions {
+  /** Hard cap on requests in flight, urgent ones included. */
+  readonly max: number;
+  /** Latency the adaptive limit keeps admitted requests within, ms. */
+  readonly targetMs: number;
+  readonly now?: () => number;
+  /** Uniform in [0, 1): the spread of retry hints. */
+  readonly random?: () => number;
+}
+
+export class Admission {
+  readonly #max: number;
+  readonly #targetMs: number;
+  readonly #now: () => number;
+  readonly #random: () => number;
+  #limit: number;
+  #inFlight = 0;
+  #lastDecrease = -Infinity;
+  #lastTick: number;
+  /** New work admitted since the last tick. */
+  #sinceTick = 0;
+  #meanMs: number | undefined;
+  #window: { start: number; done: number; refused: number };
+  #previous = { done: 0, refused: 0 };
+
+  constructor(o: AdmissionOptions) {
+    this.#max = o.max;
+    this.#targetMs = o.targetMs;
+    this.#now = o.now ?? (() => performance.now());
+    this.#random = o.random ?? Math.random;
+    this.#limit = o.max;
+    this.#window = { start: this.#now(), done: 0, refused: 0 };
+    this.#lastTick = this.#now();
+  }
+
+  /** The event loop got round to its timers: requests read now have not waited in it longer than since the last tick. */
+  tick(): void {
+    this.#lastTick = this.#now();
+    this.#sinceTick = 0;
+  }
+
+  get inFlight(): number {
+    return this.#inFlight;
+  }
+
+  /** The adaptive limit now (requests that are not urgent). */
+  get limit(): number {
+    return Math.max(MIN_LIMIT, Math.floor(this.#limit));
+  }
+
+  /** Admit a request: returns the function to call when it is over, or undefined (refused: answer `busy`). */
+  admit(urgent: boolean): (() => void) | undefined {
+    const behind = this.#now() - this.#lastTick > this.#targetMs && this.#sinceTick >= this.limit;
+    if (this.#inFlight >= this.#max || (!urgent && (behind || this.#inFlight >= this.limit))) {
+      this.#roll().refused++;
+      return undefined;
+    }
+    if (!urgent) this.#sinceTick++;
+    this.#inFlight++;
+    const t0 = this.#now();
+    let over = false;
+    return () => {
+      if (over) return;
+      over = true;
+      this.#inFlight--;
+      this.#done(this.#now() - t0);
+    };
+  }
+
+  /** When a refused request should be sent again, ms (PROTOCOL.md §5 `busy`). */
+  retryAfterMs(): number {
+    const w = this.#roll();
+    const spanS = (this.#now() - w.start + WINDOW_MS) / 1000;
+    const done = w.done + this.#previous.done;
+    const refused = w.refused + this.#previous.refused;
+    const backlogMs = done > 0 ? ((refused * spanS) / done) * 1000 : 0;
+    const base = Math.max(MIN_RETRY_MS, this.#meanMs ?? 0, backlogMs);
+    return Math.round(Math.min(MAX_RETRY_MS, base * (0.5 + this.#random())));
+  }
+
+  #done(ms: number): void {
+    this.#roll().done++;
+    this.#meanMs = this.#meanMs === undefined ? ms : 0.9 * this.#meanMs + 0.1 * ms;
+    if (ms <= this.#targetMs) {
+      this.#limit = Math.min(this.#max, this.#limit + 1 / this.#limit);
+      return;
+    }
+    const now = this.#now();
+    if (now - this.#lastDecrease < this.#targetMs) return;
+    this.#lastDecrease = now;
+    this.#limit = Math.max(MIN_LIMIT, this.#limit * 0.75);
+  }
+
+  /** The current window, after starting a new one if it is over. */
+  #roll(): { start: number; done: number; refused: number } {
+    const now = this.#now();
+    const w = this.#window;
+    if (now - w.start < WINDOW_MS) return w;
+    this.#previous = now - w.start < 2 * WINDOW_MS ? { done: w.done, refused: w.refused } : { done: 0, refused: 0 };
+    this.#window = { start: now - ((now - w.start) % WINDOW_MS), done: 0, refused: 0 };
+    return this.#window;
+  }
+}
