@@ -89,6 +89,11 @@ export class CallTable {
     return true;
   }
 
+  /** The calls whose offer waits for its response, with that offer (glare detection, service.ts). */
+  offering(): { info: CallInfo; pending: PendingOffer }[] {
+    return [...this.#calls.values()].flatMap((c) => (c.pending ? [{ info: c.info, pending: c.pending }] : []));
+  }
+
   /** A call whose SAs are installed. */
   established(info: CallInfo): void {
     this.#calls.set(info.callId, { info });

@@ -22,7 +22,12 @@
  *   policies are removed, so a retransmitted BYE or a quick re-call finds
  *   them in place.
  * - The kernel will not hold the same policy twice, so policies are counted
- *   here, in user space, not in the kernel.
+ *   here, in user space, not in the kernel: each call brings its selectors
+ *   (scope `media`: its SDP's flows) and the peer's policies are the union of
+ *   its live calls' (`syncSelectors`).
+ * - Glare: a call whose exchange lost the tie-break of simultaneous offers
+ *   (service.ts, `markGlare`) joins the pair in place (`joinPair`) instead of
+ *   replacing it.
  * - Every kernel operation of one peer is serialised; different peers run
  *   concurrently.
  *
@@ -72,6 +77,8 @@ export interface CallSnapshot {
   since: number;
   localUri: string;
   peerUri: string;
+  /** The traffic this call needs protected (scope `media`: its SDP's flows); absent in state saved before per-call selectors: all of its peer's. */
+  selectors?: Selector[];
 }
 
 export type RegistryEvent =
@@ -152,6 +159,16 @@ class ReqidPool {
   }
 }
 
+/** What a plan protects: its selectors, or the host pair. */
+function selectorsOf(plan: PairPlan): Selector[] {
+  return plan.selectors ?? [{ src: plan.local, dst: plan.peer }];
+}
+
+/** Identity of a selector, for sets (one kernel policy per selector and direction). */
+function selectorKey(s: Selector): string {
+  return `${s.src}|${s.dst}|${s.proto ?? ''}|${s.srcPort ?? ''}|${s.dstPort ?? ''}`;
+}
+
 function wipeKeys(sa: SaInfo): void {
   sa.keys?.encKey.fill(0);
   sa.keys?.authKey?.fill(0);
@@ -221,22 +238,42 @@ export class PeerRegistry extends EventEmitter<{ event: [RegistryEvent] }> {
   async install(call: CallRef, plan: PairPlan): Promise<PeerSnapshot> {
     const key = peerKey(plan.local, plan.peer);
     const e = this.peers.get(key) ?? this.newEntry(key, plan);
-    return this.join(call, e, () => (e.inSpi === 0 ? this.installNew(e, plan) : this.replace(e, plan)));
+    return this.join(call, e, () => (e.inSpi === 0 ? this.installNew(e, plan) : this.replace(e, plan)), selectorsOf(plan));
+  }
+
+  /**
+   * Glare (service.ts, `markGlare`): this call's exchange lost the tie-break
+   * and completed after the winning exchange, whose pair is already the
+   * peer's.  The call joins that pair (and brings its selectors); the losing
+   * pair is never installed and the inbound SPI reserved for it goes back to
+   * the kernel.  With no pair to join (the winner failed, or the pair was
+   * removed meanwhile) the exchange installs as usual.
+   */
+  async joinPair(call: CallRef, plan: PairPlan): Promise<PeerSnapshot> {
+    const e = this.peers.get(peerKey(plan.local, plan.peer));
+    const previous = this.calls.get(call.callId);
+    if (!e || e.inSpi === 0 || (previous && previous.peerKey !== e.key)) return this.install(call, plan);
+    const giveBack = () => this.kernel.deleteSa({ dst: plan.in.dst, spi: plan.in.spi, proto: 'esp' }).then(
+      () => undefined,
+      () => undefined,
+    );
+    return this.join(call, e, giveBack, selectorsOf(plan));
   }
 
   /** Count `call` on the peer `e` once `op` (its kernel work, serialised with the peer's) succeeded. */
-  private async join(call: CallRef, e: PeerEntry, op: () => Promise<void>): Promise<PeerSnapshot> {
+  private async join(call: CallRef, e: PeerEntry, op: () => Promise<void>, selectors: Selector[]): Promise<PeerSnapshot> {
     const { callId } = call;
     const key = e.key;
     const previous = this.calls.get(callId);
     this.changedCalls.add(callId);
     if (previous) this.changedPeers.add(previous.peerKey);
     // Claim the call now, so a concurrent release of the peer's last call cannot tear it down under us.
-    this.calls.set(callId, { ...call, peerKey: key, since: previous?.since ?? this.now() });
+    this.calls.set(callId, { ...call, peerKey: key, since: previous?.since ?? this.now(), selectors });
     e.calls.add(callId);
     this.stopLinger(e);
     try {
       await this.serial(e, op);
+      await this.serial(e, () => this.syncSelectors(e));
     } catch (err) {
       if (previous) this.calls.set(callId, previous);
       else this.calls.delete(callId);
@@ -248,6 +285,7 @@ export class PeerRegistry extends EventEmitter<{ event: [RegistryEvent] }> {
       const old = this.peers.get(previous.peerKey);
       old?.calls.delete(callId);
       if (old && old.calls.size === 0) await this.remove(old.key, 'moved');
+      else if (old) await this.serial(old, () => this.syncSelectors(old));
     }
     return this.snapshotPeer(e);
   }
@@ -302,7 +340,7 @@ export class PeerRegistry extends EventEmitter<{ event: [RegistryEvent] }> {
     if (!p || !e) throw new RegistryError('unknown-call', `call ${callId} has no prepared SAs`);
     this.prepared.delete(callId);
     try {
-      return await this.join(p.call, e, () => (e.inSpi === 0 ? this.addPolicies(e, p) : this.adopt(e, p)));
+      return await this.join(p.call, e, () => (e.inSpi === 0 ? this.addPolicies(e, p) : this.adopt(e, p)), p.selectors);
     } catch (err) {
       // Not adopted (policies refused): take the prepared SAs out too.  Adopted, they are the peer's now.
       if (e.inSpi !== p.inSpi) await this.serial(e, () => this.deletePair(e, p)).catch(() => undefined);
@@ -344,16 +382,24 @@ export class PeerRegistry extends EventEmitter<{ event: [RegistryEvent] }> {
     return e;
   }
 
-  /** The call ended: the peer's SAs linger after its last call. */
-  release(callId: string): void {
+  /**
+   * The call ended: the peer's SAs linger after its last call.  While other
+   * calls go on, the policies only this call needed go now (scope `media`);
+   * the returned promise settles when they are gone.
+   */
+  release(callId: string): Promise<void> {
     const c = this.calls.get(callId);
     if (!c) throw new RegistryError('unknown-call', `no call ${callId}`);
     this.calls.delete(callId);
     this.changedCalls.add(callId);
     const e = this.peers.get(c.peerKey);
-    if (!e) return;
+    if (!e) return Promise.resolve();
     e.calls.delete(callId);
-    if (e.calls.size === 0) this.startLinger(e);
+    if (e.calls.size === 0) {
+      this.startLinger(e);
+      return Promise.resolve();
+    }
+    return this.serial(e, () => this.syncSelectors(e));
   }
 
   /** After a call left `e` without joining it: a peer nobody uses any more lingers, or goes if it never had SAs. */
@@ -523,10 +569,10 @@ export class PeerRegistry extends EventEmitter<{ event: [RegistryEvent] }> {
 
   // ---- kernel transactions -------------------------------------------------
 
-  private policies(e: PeerEntry, outSpi: number): PolicySpec[] {
+  private policies(e: PeerEntry, outSpi: number, selectors: readonly Selector[] = e.selectors): PolicySpec[] {
     const priority = this.opts.priority ?? 1000;
     const out: PolicySpec[] = [];
-    for (const sel of e.selectors) {
+    for (const sel of selectors) {
       const tunnel = e.mode === 'tunnel';
       out.push({
         selector: sel,
@@ -650,6 +696,38 @@ export class PeerRegistry extends EventEmitter<{ event: [RegistryEvent] }> {
       void this.serial(e, () => this.kernel.deleteSa({ dst: e.local, spi, proto: 'esp' })).catch(() => undefined);
     }, this.opts.inboundGraceMs ?? 10_000);
     grace.unref();
+  }
+
+  /**
+   * Scope `media`: the peer's policies are the union of its live calls'
+   * selectors.  A call bringing new media flows adds their policies (same
+   * reqid, on the current pair); a call that ended takes away the policies no
+   * other live call needs.  A peer without calls (lingering) keeps all of its
+   * policies until its SAs go, so a call during the linger finds them; the
+   * call that revives it prunes what none of the live calls needs.  New
+   * policies go in first and all or none of them (a refusal, e.g. another
+   * program's policy on the same selector, takes back those added).
+   */
+  private async syncSelectors(e: PeerEntry): Promise<void> {
+    if (e.inSpi === 0 || e.calls.size === 0) return;
+    const want = new Map<string, Selector>();
+    for (const id of e.calls) for (const sel of this.calls.get(id)?.selectors ?? e.selectors) want.set(selectorKey(sel), sel);
+    const have = new Set(e.selectors.map(selectorKey));
+    const add = [...want].filter(([k]) => !have.has(k)).map(([, sel]) => sel);
+    const drop = e.selectors.filter((sel) => !want.has(selectorKey(sel)));
+    if (add.length === 0 && drop.length === 0) return;
+    const added: PolicySpec[] = [];
+    try {
+      for (const p of this.policies(e, e.outSpi, add)) {
+        await this.kernel.addPolicy(p);
+        added.push(p);
+      }
+    } catch (err) {
+      for (const p of added) await this.kernel.deletePolicy(p.selector, p.dir).catch(() => undefined);
+      throw err;
+    }
+    e.selectors = [...want.values()];
+    for (const p of this.policies(e, e.outSpi, drop)) await this.kernel.deletePolicy(p.selector, p.dir).catch(() => undefined);
   }
 
   private async teardown(e: PeerEntry): Promise<void> {

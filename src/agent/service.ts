@@ -75,6 +75,8 @@ export class SipsecService {
   private readonly creds = new Map<PeerConfig, Credentials>();
   /** Prepared calls behind a NAT: the keepalives start at `activate` (registry key, peer, port). */
   private readonly natOnActivate = new Map<string, { key: string; peer: string; port: number }>();
+  /** Our offers that lost a glare tie-break to an exchange we answered: their calls join the winner's pair at confirm. */
+  private readonly glareLost = new WeakSet<PendingOffer>();
   private readonly now: () => number;
   private readonly startedAt: number;
   /** Per call id: the end of the requests on it that are queued or running (see inCallOrder). */
@@ -238,6 +240,7 @@ export class SipsecService {
         if (!existing) this.owners.release(a.callId);
       },
     ).catch((e: unknown) => refuseUnsupported(e, a.mikey, creds, this.now()));
+    this.markGlare(a.callId, this.identity(a.localUri, a.localAddress), { initiatorUri: a.peerUri, csbId: outcome.result.csbId });
     this.calls.established(existing ?? this.info(a.callId, who(ctx), a.localUri, a.peerUri, 'established'));
     return { mikey: b64(outcome.response), contentType: 'application/mikey', sas };
   }
@@ -358,12 +361,18 @@ export class SipsecService {
       await fail();
       throw mikeyFailure(e);
     }
+    const lostGlare = this.glareLost.delete(pending);
     const sas = await this.install(
       { callId: a.callId, owner: ctx.caller.uid, localUri: info.localUri, peerUri: info.peerUri },
       result,
       'initiator',
       a.sdp,
-      (call, plan) => this.d.registry.install(call, plan),
+      async (call, plan) => {
+        if (!lostGlare) return this.d.registry.install(call, plan);
+        const snap = await this.d.registry.joinPair(call, plan);
+        this.d.log.info('glare: call joins the winning pair', { callId: call.callId, peer: snap.peer });
+        return snap;
+      },
       fail,
     );
     this.calls.established({ ...info, state: 'established' });
@@ -412,10 +421,55 @@ export class SipsecService {
   private async release(a: ParsedArgsOf<'release'>, ctx: RequestContext): Promise<ResultOf<'release'>> {
     this.owners.check(a.callId, who(ctx));
     await this.calls.drop(a.callId); // a prepared call's pair goes here
-    if (this.d.registry.hasCall(a.callId)) this.d.registry.release(a.callId);
+    if (this.d.registry.hasCall(a.callId)) await this.d.registry.release(a.callId);
     this.owners.release(a.callId);
     this.d.save();
     return { released: true };
+  }
+
+  /**
+   * Glare: we just answered (and installed) an exchange from a peer to which
+   * one of our own offers is still waiting for its response, both on the same
+   * local address.  Left alone, each side would install its answered pair
+   * first and then, at its own confirm, replace it make-before-break with the
+   * pair of its own offer: each then sends on the SA the other has retired,
+   * and both directions die when the grace period ends.
+   *
+   * Both daemons must pick the same pair without a message more, so the
+   * choice depends only on what both know about both exchanges: the one whose
+   * initiator has the lower SIP URI (normalised) wins; same URI on both sides
+   * (one user on two hosts), the lower CSB ID (RFC 3830 §6.1, random per
+   * exchange).  URIs rather than addresses, since behind a NAT the two sides
+   * see different addresses for the same host; the URIs and CSB IDs are in
+   * the MAC-covered messages both sides processed.
+   *
+   * Each side completes the exchange it answered first and its own at
+   * confirm.  So the winner is completed last on one side and first on the
+   * other: (1) the answered exchange lost: it is installed as usual now (the
+   * call is protected at once) and our offer, which wins, replaces it at
+   * confirm (outbound switched at once, the loser's inbound SA retired);
+   * (2) the answered exchange won: it is installed now and our losing offer,
+   * at its confirm, installs nothing: its call joins the pair in place
+   * (`PeerRegistry.joinPair`) and its reserved SPI is given back.  Both sides
+   * end on the winner's pair; the loser's SAs are never sent on after that
+   * and are deleted.
+   *
+   * This covers the crossing both daemons see: each side's offer went out
+   * before it answered the other's (two INVITEs in flight at once).  A half
+   * crossing, where one side answered before it offered and the other
+   * answered while its offer was out, is seen by one side only; it is left
+   * to the usual last-exchange-wins order (no local rule can settle it:
+   * the side that sees it cannot tell which pair the other ended on).
+   */
+  private markGlare(callId: string, localAddress: string, answered: { initiatorUri: string; csbId: number }): void {
+    for (const { info, pending } of this.calls.offering()) {
+      if (info.callId === callId || pending.localAddress !== localAddress || !sameUri(info.peerUri, answered.initiatorUri)) continue;
+      const ours = { initiatorUri: info.localUri, csbId: pending.state.facts.csbId };
+      if (glareWinner(ours, answered) === answered) {
+        this.glareLost.add(pending);
+        this.d.log.info('glare: our offer loses to the exchange answered', { callId: info.callId, answered: callId });
+      }
+    }
   }
 
   // ---- listings --------------------------------------------------------------
@@ -478,6 +532,14 @@ const who = (ctx: RequestContext): Caller => ({ uid: ctx.caller.uid, admin: ctx.
 function sameUri(a: string, b: string): boolean {
   const na = normalizeSipUri(a);
   return na !== undefined && na === normalizeSipUri(b);
+}
+
+/** The tie-break of two crossing exchanges (see `SipsecService.markGlare`): lower initiator URI, then lower CSB ID. */
+export function glareWinner<T extends { initiatorUri: string; csbId: number }>(x: T, y: T): T {
+  const ux = normalizeSipUri(x.initiatorUri) ?? x.initiatorUri;
+  const uy = normalizeSipUri(y.initiatorUri) ?? y.initiatorUri;
+  if (ux !== uy) return ux < uy ? x : y;
+  return x.csbId <= y.csbId ? x : y;
 }
 
 function saInfos(p: PeerSnapshot, callId: string | undefined): SaInfo[] {

@@ -52,7 +52,15 @@ export const StateSchema = z.object({
     }),
   ),
   calls: z.array(
-    z.object({ callId: z.string(), owner: z.number().int(), peerKey: z.string(), since: z.number(), localUri: z.string(), peerUri: z.string() }),
+    z.object({
+      callId: z.string(),
+      owner: z.number().int(),
+      peerKey: z.string(),
+      since: z.number(),
+      localUri: z.string(),
+      peerUri: z.string(),
+      selectors: z.array(SelectorSchema).optional(),
+    }),
   ),
   replay: z.unknown().optional(),
 });
