@@ -9,7 +9,7 @@
  * from the UAs' --timeline marks (call-phases.ts, as in the call-setup
  * benchmark).  Prints each step and ends non-zero when any check fails.
  */
-import { existsSync, statSync } from 'node:fs';
+import { existsSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { callDeltas, DELTAS, marksOf, SEED } from '../bench/call-phases.js';
 import { formatTable } from '../bench/table.js';
@@ -87,25 +87,45 @@ const srv = require('node:net').createServer((s) => {
 });
 srv.listen(${TCP_PORT}, process.argv[1], () => process.stdout.write('ready\\n'));
 `;
-// ... and a source that sends it random bytes.
+// ... and a source that sends it random bytes once the file `go` exists (node starts slowly in a
+// loaded UML: both are started before the call, so the transfer itself falls inside it).
 const TCP_SOURCE = `
-const [host, bytes] = process.argv.slice(1);
-const t0 = Date.now();
-const s = require('node:net').connect(${TCP_PORT}, host, () => s.end(require('node:crypto').randomBytes(Number(bytes))));
-s.on('close', () => process.stdout.write(JSON.stringify({ sent: Number(bytes), ms: Date.now() - t0 }) + '\\n'));
+const [host, bytes, go] = process.argv.slice(1);
+const fs = require('node:fs');
+process.stdout.write('ready\\n');
+const wait = setInterval(() => {
+  if (!fs.existsSync(go)) return;
+  clearInterval(wait);
+  const t0 = Date.now();
+  const s = require('node:net').connect(${TCP_PORT}, host, () => s.end(require('node:crypto').randomBytes(Number(bytes))));
+  s.on('close', () => process.stdout.write(JSON.stringify({ sent: Number(bytes), ms: Date.now() - t0 }) + '\\n'));
+}, 20);
 `;
 
-/** TCP_BYTES from alice to bob over TCP; what bob received and how long it took. */
-async function tcpTransfer(lab: SipLab): Promise<{ received: number; ms: number }> {
-  const sink = lab.t.spawn('bob', [process.execPath, '-e', TCP_SINK, ADDR.bob]);
+/** Start `script` on `host` and wait until it says ready; its output so far, and its exit. */
+async function startScript(lab: SipLab, host: 'alice' | 'bob', script: string, args: string[]): Promise<{ out: () => string; exit: Promise<unknown> }> {
+  const p = lab.t.spawn(host, [process.execPath, '-e', script, ...args]);
   let out = '';
-  sink.stdout!.on('data', (c: Buffer) => (out += c.toString()));
-  const exited = new Promise((r) => sink.once('exit', r));
-  for (let i = 0; i < 1200 && !out.includes('ready'); i++) await new Promise((r) => setTimeout(r, 50));
-  if (!out.includes('ready')) throw new Error('the TCP sink on bob did not start');
-  const src = await lab.t.exec('alice', [process.execPath, '-e', TCP_SOURCE, ADDR.bob, String(TCP_BYTES)], { timeoutMs: 120_000 });
-  await exited;
-  return { received: (JSON.parse(out.slice(out.indexOf('{'))) as { received: number }).received, ms: (JSON.parse(src.stdout) as { ms: number }).ms };
+  p.stdout!.on('data', (c: Buffer) => (out += c.toString()));
+  const exit = new Promise((r) => p.once('exit', r));
+  for (let i = 0; i < 3000 && !out.includes('ready'); i++) await new Promise((r) => setTimeout(r, 50));
+  if (!out.includes('ready')) throw new Error(`the TCP ${host === 'bob' ? 'sink' : 'source'} on ${host} did not start`);
+  return { out: () => out, exit };
+}
+
+/** A TCP transfer of TCP_BYTES from alice to bob, both ends started; `run` lets it go and waits for its end. */
+async function tcpTransfer(lab: SipLab): Promise<{ run(): Promise<{ received: number; ms: number }> }> {
+  const go = join(lab.dir, 'tcp-go');
+  const sink = await startScript(lab, 'bob', TCP_SINK, [ADDR.bob]);
+  const source = await startScript(lab, 'alice', TCP_SOURCE, [ADDR.bob, String(TCP_BYTES), go]);
+  const json = <T>(s: string): T => JSON.parse(s.slice(s.indexOf('{'))) as T;
+  return {
+    async run() {
+      writeFileSync(go, '');
+      await Promise.all([sink.exit, source.exit]);
+      return { received: json<{ received: number }>(sink.out()).received, ms: json<{ ms: number }>(source.out()).ms };
+    },
+  };
 }
 
 /** Frames between alice and bob in a capture, as tshark dissects them. */
@@ -141,10 +161,11 @@ async function demo(lab: SipLab): Promise<void> {
   const espCapture = lab.t.spawn('alice', ['dumpcap', '-q', '-i', 'eth0', '-f', `host ${ADDR.alice} and host ${ADDR.bob}`, '-w', espPcap]);
   for (let i = 0; i < 1800 && !(existsSync(espPcap) && statSync(espPcap).size > 0); i++) await new Promise((r) => setTimeout(r, 100));
 
+  const transfer = await tcpTransfer(lab);
   const bob = lab.ua('bob', lab.uaConfig('bob'), ['--timeline', 'answer', '--count', '1', '--timeout', '180']);
   narrate('bob', bob);
   await bob.waitFor('register-done', 90_000);
-  const alice = lab.ua('alice', lab.uaConfig('alice'), ['--timeline', 'call', URI.bob, '--duration', '10']);
+  const alice = lab.ua('alice', lab.uaConfig('alice'), ['--timeline', 'call', URI.bob, '--duration', '20']);
   narrate('alice', alice);
   await alice.waitFor('media-start', 90_000);
   await new Promise((r) => setTimeout(r, 1500));
@@ -154,9 +175,9 @@ async function demo(lab: SipLab): Promise<void> {
   // General host traffic is protected too: a TCP transfer alice → bob during the call, counted by the ESP SAs.
   const before = { alice: espCounters(await lab.xfrm('alice', 'state')), bob: espCounters(await lab.xfrm('bob', 'state')) };
   say(`TCP: sending ${TCP_BYTES / 1024} KiB from alice to bob ${ADDR.bob}:${TCP_PORT} during the call`);
-  const tcp = await tcpTransfer(lab);
-  const after = { alice: espCounters(await lab.xfrm('alice', 'state')), bob: espCounters(await lab.xfrm('bob', 'state')) };
+  const tcp = await transfer.run();
   const tcpDone = Date.now();
+  const after = { alice: espCounters(await lab.xfrm('alice', 'state')), bob: espCounters(await lab.xfrm('bob', 'state')) };
   const grew = (h: 'alice' | 'bob', src: string, dst: string) => {
     const b0 = before[h].find((c) => c.src === src && c.dst === dst);
     const b1 = after[h].find((c) => c.src === src && c.dst === dst && c.spi === b0?.spi);
@@ -211,10 +232,12 @@ async function demo(lab: SipLab): Promise<void> {
       headers: ['∂', 'interval', 'this call', ...seedCols.map((c) => `seed ${c}`)],
       rows: DELTAS.map((x, k) => [x.id, `${x.side}: ${x.what}`, fmtMs(d[k]!), ...seedCols.map((c) => fmtMs(SEED[c][k]!))]),
       notes: [
-        'One call in a loaded UML lab: `npm run bench -- call-setup` gives means over many calls.',
+        'One call, the first of a fresh boot (the benchmark leaves a warm-up call out), in a UML lab: `npm run bench -- call-setup` gives means over many calls.',
         'Our caller installs its SAs before the ACK (∂5), the seed\'s after it (∂6); both callees install inside ∂4.',
       ],
-    }).replace(/^/gm, '           '),
+    })
+      .trimEnd()
+      .replace(/^/gm, '           ') + '\n',
   );
   check(d.every((x, k) => k === 1 || Number.isFinite(x)), 'every ∂ except possibly ∂2 (a 180 overtaken by the 200 OK) measured');
 
