@@ -86,12 +86,13 @@ describe('calls between the same two hosts through kamailio', () => {
   it('rekeys a call by re-INVITE with a new MIKEY offer: a UDP flow across it loses no packet, the SPIs change', async () => {
     const bob = lab.ua('bob', lab.uaConfig('bob'), ['answer', '--count', '1', '--timeout', '400']);
     await bob.waitFor('register-done', 180_000, (e) => e.status === 200);
-    const alice = lab.ua('alice', lab.uaConfig('alice'), ['call', URI.bob, '--duration', '40']);
+    const alice = lab.ua('alice', lab.uaConfig('alice'), ['call', URI.bob, '--duration', '60']);
     const callId = (await alice.waitFor('media-start', 180_000)).callId!;
     const before = { alice: await pairOf('alice', callId), bob: await pairOf('bob', callId) };
     // ~50 packets/s, each echoed back: counted on both ends.
     const flow = await startFlow(lab.t, 'alice', 'bob', lab.addr.bob, 750, 20);
-    await new Promise((r) => setTimeout(r, 5000));
+    await flow.sending;
+    await new Promise((r) => setTimeout(r, 2000));
     alice.child.kill('SIGUSR1'); // `sipsec ua rekey --pid`: re-INVITE every call with a fresh MIKEY offer
     const started = await alice.waitFor('rekey-start', 60_000);
     const done = await alice.waitFor('rekey-done', 120_000, (e) => e.callId === callId);
