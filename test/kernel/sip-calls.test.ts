@@ -92,7 +92,7 @@ describe('calls between the same two hosts through kamailio', () => {
     // ~50 packets/s, each echoed back: counted on both ends.
     const flow = await startFlow(lab.t, 'alice', 'bob', lab.addr.bob, 750, 20);
     await flow.sending;
-    await new Promise((r) => setTimeout(r, 2000));
+    await new Promise((r) => setTimeout(r, 4000));
     alice.child.kill('SIGUSR1'); // `sipsec ua rekey --pid`: re-INVITE every call with a fresh MIKEY offer
     const started = await alice.waitFor('rekey-start', 60_000);
     const done = await alice.waitFor('rekey-done', 120_000, (e) => e.callId === callId);
@@ -101,7 +101,7 @@ describe('calls between the same two hosts through kamailio', () => {
     const r = await flow.done;
 
     // The flow ran across the re-INVITE ...
-    expect(r.sentAt.filter((t) => t < started.t).length).toBeGreaterThan(20);
+    expect(r.sentAt.filter((t) => t < started.t).length).toBeGreaterThan(10);
     expect(r.sentAt.filter((t) => t > done.t).length).toBeGreaterThan(50);
     // ... and lost nothing, either way.
     const seen = new Set(r.seen);
