@@ -7,13 +7,8 @@
  * each twice: the callee accepting right after its 180 (as seed 003's
  * minisip), and ringing RING_S first, as a user picking up.
  *
- * Both UAs run with `--timeline` (the UA's CallMark hook); each ∂ is the
- * difference of two marks of one UA, as in the seed (fig. 12):
- *
- *   ∂1 caller  dial → INVITE sent            ∂5 caller  200 OK received → ACK sent
- *   ∂2 caller  dial → 180 Ringing received   ∂6 caller  200 OK received → session ready
- *   ∂3 callee  INVITE received → 180 sent       (SAs installed, media started)
- *   ∂4 callee  accept → 200 OK sent          ∂7 callee  accept → ACK received
+ * Both UAs run with `--timeline` (the UA's CallMark hook); ∂1-∂7 are
+ * computed from the marks by call-phases.ts (shared with `npm run demo`).
  *
  * Our UA auto-answers: it accepts the call `--ring` seconds after it sends
  * 180.  Its sipsecd prepares the call (MIKEY response, both SAs) from the 180
@@ -30,8 +25,8 @@
 import type { OakleyGroup } from '../mikey/dh.js';
 import { ReplayCache } from '../mikey/replay.js';
 import type { MikeyMode } from '../mikey/result.js';
-import type { CallMark } from '../sip/ua/agent.js';
 import { startSipLab, URI, type LabMikey, type SipLab, type UaEventLine, type UaRun } from '../lab/demo-lab.js';
+import { callDeltas, DELTAS, marksOf, MissingMarkError, SEED, span, type CallMarks } from './call-phases.js';
 import { toCsv } from './csv.js';
 import { BenchError } from './install.js';
 import { ALICE, BOB, PSK, requireLab } from './lab-env.js';
@@ -66,45 +61,6 @@ const CASES: readonly Case[] = [
   { ...c, lab: c.lab as Case['lab'], ringS: 0 },
   { ...c, lab: c.lab as Case['lab'], name: `${c.name}, ring ${RING_S} s`, ringS: RING_S },
 ]);
-
-interface Delta {
-  readonly id: string;
-  readonly what: string;
-  readonly side: 'caller' | 'callee';
-  readonly from: CallMark;
-  readonly to: CallMark;
-}
-
-const DELTAS: readonly Delta[] = [
-  { id: '∂1', what: 'dial → INVITE sent', side: 'caller', from: 'dial', to: 'invite-sent' },
-  { id: '∂2', what: 'dial → 180 received (calling delay)', side: 'caller', from: 'dial', to: 'ringing-received' },
-  { id: '∂3', what: 'INVITE received → 180 sent', side: 'callee', from: 'invite-received', to: 'ringing-sent' },
-  { id: '∂4', what: 'accept → 200 OK sent', side: 'callee', from: 'accepted', to: 'ok-sent' },
-  { id: '∂5', what: '200 OK received → ACK sent', side: 'caller', from: 'ok-received', to: 'ack-sent' },
-  { id: '∂6', what: '200 OK received → session ready', side: 'caller', from: 'ok-received', to: 'session-ready' },
-  { id: '∂7', what: 'accept → ACK received (answering delay)', side: 'callee', from: 'accepted', to: 'ack-received' },
-];
-
-/** Seed 003 fig. 13 (REFERENCE.md §3), mean ms over 8 calls: no security, MIKEY/SRTP, MIKEY/ESP. */
-const SEED = {
-  'no security': [4.6, 23.2, 8.0, 2.4, 3.0, 4.1, 12.4],
-  'MIKEY/SRTP': [7.5, 29.0, 9.9, 3.1, 3.1, 4.8, 13.5],
-  'MIKEY/ESP': [7.8, 32.3, 9.8, 691.3, 3.2, 704.0, 704.4],
-} as const;
-
-type Marks = Map<string, Partial<Record<CallMark, number>>>;
-
-/** callId → mark → epoch ms, from a UA's `timeline` events. */
-function marksOf(events: readonly UaEventLine[]): Marks {
-  const m: Marks = new Map();
-  for (const e of events) {
-    if (e.event !== 'timeline' || e.callId === undefined) continue;
-    const marks = m.get(e.callId) ?? {};
-    marks[e.mark as CallMark] ??= e.at as number;
-    m.set(e.callId, marks);
-  }
-  return m;
-}
 
 interface CallSample {
   /** ∂1..∂7 in ms. */
@@ -165,13 +121,12 @@ async function runCase(lab: SipLab, c: Case, n: number, onProgress: (what: strin
   if (order.length !== total) throw new BenchError(`${c.name}: ${order.length} calls dialled, ${total} wanted`);
   return order.slice(1).map((id) => {
     const side = { caller: ma.get(id) ?? {}, callee: mb.get(id) ?? {} };
-    const span = (s: 'caller' | 'callee', from: CallMark, to: CallMark): number => {
-      const a = side[s][from];
-      const b = side[s][to];
-      // A 180 that the proxy forwarded after the 200 OK (another worker) is a stray response: no ∂2.
-      if (to === 'ringing-received' && b === undefined) return NaN;
-      if (a === undefined || b === undefined) throw new BenchError(`${c.name}: call ${id} has no ${s} mark ${a === undefined ? from : to}`);
-      return b - a;
+    const spans = <T>(f: (m: { caller: CallMarks; callee: CallMarks }) => T): T => {
+      try {
+        return f(side);
+      } catch (e) {
+        throw e instanceof MissingMarkError ? new BenchError(`${c.name}: call ${id} has ${e.message}`) : e;
+      }
     };
     const fromA = media.a.get(id);
     const fromB = media.b.get(id);
@@ -180,10 +135,10 @@ async function runCase(lab: SipLab, c: Case, n: number, onProgress: (what: strin
     // (under load often a call shorter than the two sides' start skew: docs/PERFORMANCE.md).
     const lost = (rx: UaEventLine, tx: UaEventLine) => (rx.lostAtStart === null ? Number(tx.sent) : Number(rx.lostAtStart));
     return {
-      d: DELTAS.map((x) => span(x.side, x.from, x.to)),
-      prepare: c.ipsec ? span('callee', 'ringing-sent', 'sas-prepared') : NaN,
-      answer: c.ipsec ? span('callee', 'accepted', 'sas-installed') : NaN,
-      confirm: c.ipsec ? span('caller', 'ok-received', 'sas-installed') : NaN,
+      d: spans(callDeltas),
+      prepare: c.ipsec ? spans((m) => span(m, 'callee', 'ringing-sent', 'sas-prepared')) : NaN,
+      answer: c.ipsec ? spans((m) => span(m, 'callee', 'accepted', 'sas-installed')) : NaN,
+      confirm: c.ipsec ? spans((m) => span(m, 'caller', 'ok-received', 'sas-installed')) : NaN,
       lostFromCallee: lost(fromA, fromB),
       lostFromCaller: lost(fromB, fromA),
       sentByCallee: Number(fromB.sent),

@@ -150,6 +150,8 @@ interface Call {
   cancelled?: boolean;
   cancelSent?: boolean;
   media?: Media;
+  /** Our media port for this call (#mediaPortOf). */
+  mediaPort?: number;
   peerMedia?: { address: string; port: number };
   /** UAS: the peer's new media address from a re-INVITE, used from its ACK on (its SAs are in by then). */
   movedMedia?: { address: string; port: number };
@@ -293,7 +295,7 @@ export class UserAgent implements TransactionUser {
   async #sendInvite(call: Call, fromTag: string, authz: Header[], onEstablished: () => void): Promise<void> {
     let body: { contentType: string; body: Uint8Array };
     if (!(await this.#openMedia(call))) return;
-    const sdp = this.#sdp();
+    const sdp = this.#sdp(call);
     if (call.ipsec) {
       this.log({ event: 'offer-request', callId: call.id });
       try {
@@ -479,7 +481,7 @@ export class UserAgent implements TransactionUser {
       this.log({ event: 'rekey-failed', callId, detail: (e as Error).message });
       return false;
     }
-    const body = buildSipsecBody({ mikey: unb64(offer), sdp: this.#sdp() });
+    const body = buildSipsecBody({ mikey: unb64(offer), sdp: this.#sdp(call) });
     const req = dialogRequest(dialog, 'INVITE', [
       { name: 'Contact', value: this.#contact },
       { name: 'Content-Type', value: body.contentType },
@@ -674,7 +676,7 @@ export class UserAgent implements TransactionUser {
       return;
     }
     call.peerMedia = { address: flow.address, port: flow.port };
-    const sdp = this.#sdp();
+    const sdp = this.#sdp(call);
     let body: { contentType: string; body: Uint8Array } = { contentType: 'application/sdp', body: enc(sdp) };
     const keyed = parts.mikey !== undefined && this.opts.ipsec;
     if (!keyed && this.opts.ipsec && this.opts.fallback !== 'clear') {
@@ -785,7 +787,7 @@ export class UserAgent implements TransactionUser {
       // The peer may have moved (mobility): its new SDP names where it is now.
       const flow = parts.sdp === undefined ? undefined : safe(() => mediaFlows(parts.sdp!)[0]);
       const peerMedia = flow ? { address: flow.address, port: flow.port } : call.peerMedia;
-      let body: { contentType: string; body: Uint8Array } = { contentType: 'application/sdp', body: enc(this.#sdp()) };
+      let body: { contentType: string; body: Uint8Array } = { contentType: 'application/sdp', body: enc(this.#sdp(call)) };
       if (parts.mikey !== undefined) {
         const ans = await this.keying.answer({
           callId: call.id,
@@ -797,7 +799,7 @@ export class UserAgent implements TransactionUser {
           ...(parts.sdp ? { sdp: parts.sdp } : {}),
         });
         this.log({ event: 'rekey-done', callId: call.id, sas: ans.sas.length });
-        body = buildSipsecBody({ mikey: unb64(ans.mikey), sdp: this.#sdp() });
+        body = buildSipsecBody({ mikey: unb64(ans.mikey), sdp: this.#sdp(call) });
       }
       if (peerMedia && (peerMedia.address !== call.peerMedia?.address || peerMedia.port !== call.peerMedia.port)) call.movedMedia = peerMedia;
       tx.respond(buildResponse(req, 200, { headers: [{ name: 'Contact', value: this.#contact }, { name: 'Content-Type', value: body.contentType }], body: body.body }));
@@ -857,9 +859,21 @@ export class UserAgent implements TransactionUser {
     if (this.timeline) this.timeline(mark, callId, this.layer.clock.now());
   }
 
-  #sdp(): string {
+  #sdp(call: Call): string {
     const sessionId = String(Date.now());
-    return buildAudioSdp({ address: this.#local.address, port: this.opts.mediaPort, sessionId, username: this.#user });
+    return buildAudioSdp({ address: this.#local.address, port: this.#mediaPortOf(call), sessionId, username: this.#user });
+  }
+
+  /**
+   * Each call up at once gets its own media port: the configured one, else
+   * the next even one (RTP, RFC 3550 §11) that no other call of this UA holds.
+   */
+  #mediaPortOf(call: Call): number {
+    if (call.mediaPort !== undefined) return call.mediaPort;
+    const taken = new Set([...this.#calls.values()].filter((c) => c !== call && !c.ended).map((c) => c.mediaPort));
+    let port = this.opts.mediaPort;
+    while (taken.has(port)) port += 2;
+    return (call.mediaPort = port);
   }
 
   /**
@@ -870,7 +884,7 @@ export class UserAgent implements TransactionUser {
   async #openMedia(call: Call): Promise<boolean> {
     if (call.media) return true;
     try {
-      call.media = await this.media({ address: this.#local.address, port: this.opts.mediaPort });
+      call.media = await this.media({ address: this.#local.address, port: this.#mediaPortOf(call) });
       return true;
     } catch (e) {
       this.log({ event: 'media-failed', callId: call.id, detail: (e as Error).message });

@@ -34,6 +34,7 @@ const tick = () => {
     return;
   }
   const n = seq++;
+  if (n === 0) process.stdout.write('sending\\n');
   const b = Buffer.alloc(64);
   b.writeUInt32BE(n, 0);
   sentAt.push(Date.now());
@@ -54,6 +55,8 @@ export interface FlowResult {
 }
 
 export interface Flow {
+  /** Resolves when the sender has sent its first packet (node starts slowly in a loaded UML). */
+  sending: Promise<void>;
   /** Resolves when the sender has sent `count` packets and waited for the last echoes. */
   done: Promise<FlowResult>;
 }
@@ -67,15 +70,21 @@ export async function startFlow(t: Topology, from: string, to: string, dst: stri
   if (!echoOut.includes('ready')) throw new Error('flow echo did not start');
   const sender = t.spawn(from, [process.execPath, '-e', SEND, family, dst, String(count), String(intervalMs)]);
   let sendOut = '';
-  sender.stdout!.on('data', (c: Buffer) => (sendOut += c.toString()));
+  let started!: () => void;
+  const sending = new Promise<void>((r) => (started = r));
+  sender.stdout!.on('data', (c: Buffer) => {
+    sendOut += c.toString();
+    if (sendOut.includes('sending')) started();
+  });
+  sender.once('exit', () => started());
   const done = (async (): Promise<FlowResult> => {
     await new Promise((r) => sender.once('exit', r));
     const exited = new Promise((r) => echo.once('exit', r));
     echo.kill('SIGTERM');
     await exited;
-    const s = JSON.parse(sendOut.trim()) as Omit<FlowResult, 'seen'>;
+    const s = JSON.parse(sendOut.slice(sendOut.indexOf('{')).trim()) as Omit<FlowResult, 'seen'>;
     const e = JSON.parse(echoOut.slice(echoOut.indexOf('{')).trim()) as { seen: number[] };
     return { ...s, seen: e.seen };
   })();
-  return { done };
+  return { sending, done };
 }
