@@ -37,28 +37,23 @@ import type { Media, MediaFactory, MediaStats } from './media.js';
 import { ServerTransaction, TransactionLayer, type ClientTransaction, type TransactionUser } from './transaction.js';
 import { formatHostPort, type Target } from './transport.js';
 
+/** What the callee tells sipsecd of an incoming INVITE's offer (`answer`, `prepare`). */
+interface AnswerArgs {
+  callId: string;
+  localUri: string;
+  peerUri: string;
+  mikey: string;
+  peerAddress: string;
+  localAddress: string;
+  sdp?: string;
+}
+
 /** The sipsecd operations a UA needs (SipsecClient implements them). */
 export interface Keying {
   offer(args: { callId: string; localUri: string; peerUri: string; localAddress?: string }): Promise<{ mikey: string }>;
-  answer(args: {
-    callId: string;
-    localUri: string;
-    peerUri: string;
-    mikey: string;
-    peerAddress: string;
-    localAddress: string;
-    sdp?: string;
-  }): Promise<{ mikey: string; sas: readonly unknown[] }>;
+  answer(args: AnswerArgs): Promise<{ mikey: string; sas: readonly unknown[] }>;
   /** `answer` without the policies, while the callee rings; `activate` at accept. */
-  prepare(args: {
-    callId: string;
-    localUri: string;
-    peerUri: string;
-    mikey: string;
-    peerAddress: string;
-    localAddress: string;
-    sdp?: string;
-  }): Promise<{ mikey: string; sas: readonly unknown[] }>;
+  prepare(args: AnswerArgs): Promise<{ mikey: string; sas: readonly unknown[] }>;
   activate(callId: string): Promise<{ sas: readonly unknown[] }>;
   confirm(args: { callId: string; mikey: string; peerAddress: string; sdp?: string }): Promise<{ sas: readonly unknown[] }>;
   release(callId: string): Promise<{ released: boolean }>;
