@@ -84,6 +84,8 @@ export interface CallSnapshot {
 export type RegistryEvent =
   | { type: 'peer-sas-replaced'; peerKey: string; calls: string[]; inSpi: number; outSpi: number }
   | { type: 'peer-removed'; peerKey: string; reason: RemoveReason }
+  /** The responder's deferred switch (make-before-break) to its new outbound SA happened. */
+  | { type: 'peer-out-switched'; peerKey: string; outSpi: number }
   /** The NAT in front of the peer rebound to a new port: the peer's SAs now use it. */
   | { type: 'peer-nat-rebound'; peerKey: string; peer: string; calls: string[]; port: number };
 
@@ -344,8 +346,7 @@ export class PeerRegistry extends EventEmitter<{ event: [RegistryEvent] }> {
     } catch (err) {
       // Not adopted (policies refused): take the prepared SAs out too.  Adopted, they are the peer's now.
       if (e.inSpi !== p.inSpi) await this.serial(e, () => this.deletePair(e, p)).catch(() => undefined);
-      this.settle(e);
-      throw err;
+      throw err; // `join` has settled the entry
     }
   }
 
@@ -679,7 +680,13 @@ export class PeerRegistry extends EventEmitter<{ event: [RegistryEvent] }> {
         .then((sa) => sa.counters.packets > 0n)
         .catch(() => false);
       if (used || this.now() >= deadline) {
-        await this.serial(e, () => (e.pendingOut === outSpi ? this.switchOut(e, outSpi) : Promise.resolve())).catch(() => undefined);
+        const switched = await this.serial(e, async () => {
+          if (e.pendingOut !== outSpi) return false;
+          await this.switchOut(e, outSpi);
+          return true;
+        }).catch(() => false);
+        // No request is behind this switch: the event makes the daemon save the new outbound SPI.
+        if (switched) this.emit('event', { type: 'peer-out-switched', peerKey: e.key, outSpi });
         return;
       }
       setTimeout(() => void poll(), 20).unref();
@@ -743,10 +750,15 @@ export class PeerRegistry extends EventEmitter<{ event: [RegistryEvent] }> {
     e.outSpi = 0;
   }
 
-  /** Every change of a peer's SAs runs here, one at a time per peer; each marks the peer changed. */
+  /**
+   * Every change of a peer's SAs runs here, one at a time per peer.  Each
+   * marks the peer changed (for the state journal) when it is queued and
+   * again when it has run: a save made while it waited or ran takes the first
+   * mark, and the change itself must reach the next save.
+   */
   private serial<T>(e: PeerEntry, op: () => Promise<T>): Promise<T> {
     this.changedPeers.add(e.key);
-    const run = e.chain.then(op, op);
+    const run = e.chain.then(op, op).finally(() => this.changedPeers.add(e.key));
     e.chain = run.catch(() => undefined);
     return run;
   }
@@ -770,7 +782,8 @@ export class PeerRegistry extends EventEmitter<{ event: [RegistryEvent] }> {
   private forget(e: PeerEntry): void {
     this.changedPeers.add(e.key);
     this.stopLinger(e);
-    if (this.peers.get(e.key) === e) this.peers.delete(e.key);
+    if (this.peers.get(e.key) !== e) return; // forgotten already: its reqid went back then
+    this.peers.delete(e.key);
     this.reqids.give(e.reqid);
   }
 

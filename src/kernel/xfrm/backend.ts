@@ -206,7 +206,20 @@ export class XfrmBackend implements KernelIpsec {
       ...policies.map((p): BatchPart => ({ op: 'NEWPOLICY', build: (seq, b) => encodeNewPolicy(p, seq, false, b) })),
     ];
     const cold = !warmSets.has(algorithmSet(inb)) || !warmSets.has(algorithmSet(out));
-    const refused = await this.req.batch(parts, cold);
+    const saId = (s: SaSpec): SaId => ({ dst: s.dst, spi: s.spi, proto: s.proto, ...(s.mark ? { mark: s.mark } : {}) });
+    let refused: (KernelError | undefined)[];
+    try {
+      refused = await this.req.batch(parts, cold);
+    } catch (e) {
+      // No answer for every part (timeout, overrun): which went in is unknown, so undo all of them.
+      const all: BatchPart[] = [
+        ...policies.map((p): BatchPart => ({ op: 'DELPOLICY', build: (seq, b) => encodeDelPolicy(p.selector, p.dir, p.mark, seq, b) })),
+        { op: 'DELSA', build: (seq, b) => encodeDelSa(saId(out), seq, b) },
+        { op: 'DELSA', build: (seq, b) => encodeDelSa(saId(inb), seq, b) },
+      ];
+      await this.req.batch(all).catch(() => undefined);
+      throw e;
+    }
     const failures: (unknown | undefined)[] = refused.map((e, i) => (e && i < 2 ? algorithmFailure(e, suiteByName((i === 0 ? inb : out).suite)) : e));
     if (update && refused[0]?.code === 'ESRCH' && failures.every((f, i) => i === 0 || !f)) {
       failures[0] = await this.addSa(inb).then(
@@ -217,7 +230,6 @@ export class XfrmBackend implements KernelIpsec {
     if (!failures[0]) warmSets.add(algorithmSet(inb));
     if (!failures[1]) warmSets.add(algorithmSet(out));
     if (failures.every((f) => !f)) return;
-    const saId = (s: SaSpec): SaId => ({ dst: s.dst, spi: s.spi, proto: s.proto, ...(s.mark ? { mark: s.mark } : {}) });
     const undo: BatchPart[] = [];
     policies.forEach((p, i) => {
       if (!failures[i + 2]) undo.push({ op: 'DELPOLICY', build: (seq, b) => encodeDelPolicy(p.selector, p.dir, p.mark, seq, b) });
