@@ -42,7 +42,7 @@ async function rebind(p: Pair, tool: string): Promise<void> {
   }
   // The flush runs from a work queue: wait until the old mapping (public port 4500) is gone.
   const old = /src=10\.0\.0\.2 dst=10\.0\.0\.1 sport=4500 dport=4500/;
-  const gone = await until(async () => (await p.t.exec('nat', ['cat', '/proc/net/nf_conntrack'])).stdout, (ct) => !old.test(ct));
+  const gone = await until(() => conntrack(p), (ct) => !old.test(ct));
   expect(gone).not.toMatch(old);
 }
 
@@ -54,6 +54,20 @@ async function until<T>(get: () => Promise<T>, ok: (v: T) => boolean): Promise<T
     v = await get();
   }
   return v;
+}
+
+/** The NAT host's connection-tracking table. */
+async function conntrack(p: Pair): Promise<string> {
+  return (await p.t.exec('nat', ['cat', '/proc/net/nf_conntrack'])).stdout;
+}
+
+/** Both of the call's SAs, as `c` reports them, counted at least `n` packets. */
+async function expectEspPackets(clients: readonly SipsecClient[], callId: string, n: number): Promise<void> {
+  for (const c of clients) {
+    const sas = (await c.sas(callId)).sas;
+    expect(sas.find((s) => s.direction === 'in')!.packets).toBeGreaterThanOrEqual(n);
+    expect(sas.find((s) => s.direction === 'out')!.packets).toBeGreaterThanOrEqual(n);
+  }
 }
 
 /** The SA blocks of `ip xfrm state` from `src` to `dst`. */
@@ -117,18 +131,14 @@ describe('NAT traversal: ESP in UDP through a masquerading NAT', () => {
     expect(bState.match(ENCAP)).toHaveLength(2);
 
     // Alice's keepalive (sent when her pair went in) opened the NAT mapping for UDP 4500, port kept.
-    const ct = (await p.t.exec('nat', ['cat', '/proc/net/nf_conntrack'])).stdout;
+    const ct = await conntrack(p);
     expect(ct).toMatch(/udp .*src=192\.168\.1\.2 dst=10\.0\.0\.2 sport=4500 dport=4500 .*src=10\.0\.0\.2 dst=10\.0\.0\.1 sport=4500 dport=4500/);
 
     const ping = await p.t.exec('a', ['ping', '-c', '3', '-i', '0.2', '-W', '2', '10.0.0.2']);
     expect(ping.code, ping.stdout + ping.stderr).toBe(0);
-    for (const c of [ca, cb]) {
-      const sas = (await c.sas('nat-1')).sas;
-      expect(sas.find((s) => s.direction === 'in')!.packets).toBeGreaterThanOrEqual(3);
-      expect(sas.find((s) => s.direction === 'out')!.packets).toBeGreaterThanOrEqual(3);
-    }
+    await expectEspPackets([ca, cb], 'nat-1', 3);
     // Nothing crossed the NAT as plain ESP: its only ESP-carrying flow is UDP 4500.
-    const after = (await p.t.exec('nat', ['cat', '/proc/net/nf_conntrack'])).stdout;
+    const after = await conntrack(p);
     expect(after).not.toMatch(/unknown\s+50\b/);
     await ca.release('nat-1');
     await cb.release('nat-1');
@@ -160,7 +170,7 @@ describe('NAT traversal: ESP in UDP through a masquerading NAT', () => {
     // Alice's next packets leave the NAT from a new port; bob's replies go to the old one until
     // his SAs are updated, so some of these are lost.
     await p.t.exec('a', ['ping', '-c', '5', '-i', '0.2', '-W', '1', '10.0.0.2']);
-    const ct = (await p.t.exec('nat', ['cat', '/proc/net/nf_conntrack'])).stdout;
+    const ct = await conntrack(p);
     const m = /udp .*src=192\.168\.1\.2 dst=10\.0\.0\.2 sport=4500 dport=4500 .*src=10\.0\.0\.2 dst=10\.0\.0\.1 sport=4500 dport=(400\d\d)/.exec(ct);
     expect(m, ct).not.toBeNull();
     const port = m![1]!;
@@ -188,7 +198,7 @@ describe('NAT traversal: ESP in UDP through a masquerading NAT', () => {
       const was = before.find((s) => s.direction === dir)!.packets ?? 0;
       expect(sas.find((s) => s.direction === dir)!.packets).toBeGreaterThanOrEqual(was + 3);
     }
-    const flows = (await p.t.exec('nat', ['cat', '/proc/net/nf_conntrack'])).stdout;
+    const flows = await conntrack(p);
     expect(flows).not.toMatch(/unknown\s+50\b/);
     await ca.release('nat-2');
     await cb.release('nat-2');
@@ -248,7 +258,7 @@ describe('NAT traversal: the responder behind the NAT', () => {
     expect(bState.match(ENCAP)).toHaveLength(2);
 
     // Bob's keepalive (sent when his pair went in, before his answer) made the mapping, port kept.
-    const ct = (await p.t.exec('nat', ['cat', '/proc/net/nf_conntrack'])).stdout;
+    const ct = await conntrack(p);
     expect(ct).toMatch(/udp .*src=192\.168\.1\.2 dst=10\.0\.0\.2 sport=4500 dport=4500 .*src=10\.0\.0\.2 dst=10\.0\.0\.1 sport=4500 dport=4500/);
 
     // Alice to bob (she reaches him at the NAT's address) and bob to alice.
@@ -256,13 +266,9 @@ describe('NAT traversal: the responder behind the NAT', () => {
     expect(fromA.code, fromA.stdout + fromA.stderr).toBe(0);
     const fromB = await p.t.exec('b', ['ping', '-c', '3', '-i', '0.2', '-W', '2', '10.0.0.2']);
     expect(fromB.code, fromB.stdout + fromB.stderr).toBe(0);
-    for (const c of [ca, cb]) {
-      const sas = (await c.sas('nr-1')).sas;
-      expect(sas.find((s) => s.direction === 'in')!.packets).toBeGreaterThanOrEqual(6);
-      expect(sas.find((s) => s.direction === 'out')!.packets).toBeGreaterThanOrEqual(6);
-    }
+    await expectEspPackets([ca, cb], 'nr-1', 6);
     // Nothing crossed the NAT as plain ESP, and alice's kernel never saw bob move (no rebinding).
-    expect((await p.t.exec('nat', ['cat', '/proc/net/nf_conntrack'])).stdout).not.toMatch(/unknown\s+50\b/);
+    expect(await conntrack(p)).not.toMatch(/unknown\s+50\b/);
     expect(p.log('a')).not.toMatch(/NAT rebinding/);
     await ca.release('nr-1');
     await cb.release('nr-1');
