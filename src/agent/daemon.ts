@@ -179,10 +179,21 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
     }
     if (ev.type === 'mapping') return onMapping(ev);
     if (ev.type !== 'expire' || !ev.owned) return;
-    const key = registry.peerOfSa(ev.sa.dst, ev.sa.spi);
-    if (!key) return;
-    const calls = registry.peerSnapshots().find((p) => p.key === key)?.calls ?? [];
+    const sa = registry.saOf(ev.sa.dst, ev.sa.spi);
+    if (!sa) return;
     const spi = formatSpi(ev.sa.spi);
+    // An SA on its way out (retiring, or an outbound SA not switched to yet) is replaced already.
+    if (sa.role === 'switching') return log.info('expiry of an SA being replaced: nothing to do', { peer: sa.peerKey, spi, hard: ev.hard });
+    if (sa.role === 'prepared') {
+      // A call ringing that long: its pair is unusable, the call ends (the peer's live pair is not touched).
+      if (!ev.hard) return;
+      const owner = service.owners.owner(sa.callId); // dropping the call forgets it
+      await service.calls.drop(sa.callId);
+      srv.publish('sa-expired', { callId: sa.callId, spi }, (s) => s.admin || s.caller.uid === owner);
+      return log.warn('hard expiry of a prepared SA: the ringing call ends', { peer: sa.peerKey, callId: sa.callId, spi });
+    }
+    const key = sa.peerKey;
+    const calls = registry.peerSnapshots().find((p) => p.key === key)?.calls ?? [];
     if (!ev.hard) {
       rekeyNeeded(calls, ev.sa.spi);
       log.info('soft expiry: rekey needed', { peer: key, spi });

@@ -55,6 +55,9 @@ export interface PairPlan {
   selectors?: Selector[];
 }
 
+/** See `PeerRegistry.saOf`. */
+export type SaOwner = { peerKey: string } & ({ role: 'current' | 'switching' } | { role: 'prepared'; callId: string });
+
 export interface PeerSnapshot {
   key: string;
   local: string;
@@ -123,6 +126,12 @@ interface PeerEntry extends Omit<PeerSnapshot, 'calls'> {
   pendingOut?: number;
   /** Inbound SPIs of replaced pairs, kept for `inboundGraceMs` after a rekey. */
   retiring: Set<number>;
+  /**
+   * The NAT port the current pair was (or is being) rebound to: the kernel
+   * reports every packet from it until the update is in, and those reports
+   * need no second read of the SAs.  Unset when the pair changes.
+   */
+  natPort?: number;
   lingerTimer?: NodeJS.Timeout;
   /** Serialises this peer's kernel operations. */
   chain: Promise<unknown>;
@@ -255,11 +264,15 @@ export class PeerRegistry extends EventEmitter<{ event: [RegistryEvent] }> {
     const e = this.peers.get(peerKey(plan.local, plan.peer));
     const previous = this.calls.get(call.callId);
     if (!e || e.inSpi === 0 || (previous && previous.peerKey !== e.key)) return this.install(call, plan);
-    const giveBack = () => this.kernel.deleteSa({ dst: plan.in.dst, spi: plan.in.spi, proto: 'esp' }).then(
-      () => undefined,
-      () => undefined,
-    );
-    return this.join(call, e, giveBack, selectorsOf(plan));
+    // Decided when the op runs, after the peer's queued work: a removal queued before us leaves no pair to join.
+    const joinOrInstall = () =>
+      e.inSpi === 0
+        ? this.installNew(e, plan)
+        : this.kernel.deleteSa({ dst: plan.in.dst, spi: plan.in.spi, proto: 'esp' }).then(
+            () => undefined,
+            () => undefined,
+          );
+    return this.join(call, e, joinOrInstall, selectorsOf(plan));
   }
 
   /** Count `call` on the peer `e` once `op` (its kernel work, serialised with the peer's) succeeded. */
@@ -334,15 +347,18 @@ export class PeerRegistry extends EventEmitter<{ event: [RegistryEvent] }> {
    * The ringing call was accepted: its prepared pair becomes the peer's.  A
    * peer without SAs gets the policies (any failure takes the prepared SAs
    * out too); a peer with SAs switches to the new pair make-before-break, as
-   * `install` does for a rekey.
+   * `install` does for a rekey.  With `joinPair` (the prepared exchange lost
+   * a glare tie-break, service.ts `markGlare`), a peer with SAs keeps them:
+   * the call joins that pair and the prepared SAs go.
    */
-  async activate(callId: string): Promise<PeerSnapshot> {
+  async activate(callId: string, opts: { joinPair?: boolean } = {}): Promise<PeerSnapshot> {
     const p = this.prepared.get(callId);
     const e = p && this.peers.get(p.key);
     if (!p || !e) throw new RegistryError('unknown-call', `call ${callId} has no prepared SAs`);
     this.prepared.delete(callId);
+    const take = () => (e.inSpi === 0 ? this.addPolicies(e, p) : opts.joinPair ? this.deletePair(e, p) : this.adopt(e, p));
     try {
-      return await this.join(p.call, e, () => (e.inSpi === 0 ? this.addPolicies(e, p) : this.adopt(e, p)), p.selectors);
+      return await this.join(p.call, e, take, p.selectors);
     } catch (err) {
       // Not adopted (policies refused): take the prepared SAs out too.  Adopted, they are the peer's now.
       if (e.inSpi !== p.inSpi) await this.serial(e, () => this.deletePair(e, p)).catch(() => undefined);
@@ -426,19 +442,33 @@ export class PeerRegistry extends EventEmitter<{ event: [RegistryEvent] }> {
     }
     e.calls.clear();
     await this.serial(e, () => this.teardown(e));
-    // A ringing call's prepared pair stays: at accept it becomes the peer's first pair again.
-    if (!this.preparedOn(e)) this.forget(e);
+    // A ringing call's prepared pair stays: at accept it becomes the peer's first pair again.  A call
+    // that joined while the teardown waited keeps the entry too: its own work, queued behind, installs anew.
+    if (!this.preparedOn(e) && e.calls.size === 0) this.forget(e);
     this.emit('event', { type: 'peer-removed', peerKey: key, reason });
   }
 
   /** The peer whose SA (dst, spi) this is, if it is one of ours. */
   peerOfSa(dst: string, spi: number): string | undefined {
+    return this.saOf(dst, spi)?.peerKey;
+  }
+
+  /**
+   * What the SA (dst, spi) is to us: a peer's `current` pair, one half of a
+   * make-before-break switch (`switching`: an inbound SA retiring after a
+   * rekey, an outbound SA waiting for the peer's first packet), or the pair
+   * `prepared` for a ringing call.  A kernel event about one of them
+   * concerns only that: the expiry of a prepared SA is the ringing call's,
+   * not the peer's live pair's.
+   */
+  saOf(dst: string, spi: number): SaOwner | undefined {
     for (const e of this.peers.values()) {
-      if ((e.peer === dst && (e.outSpi === spi || e.pendingOut === spi)) || (e.local === dst && (e.inSpi === spi || e.retiring.has(spi)))) return e.key;
+      if ((e.peer === dst && e.outSpi === spi) || (e.local === dst && e.inSpi === spi)) return { peerKey: e.key, role: 'current' };
+      if ((e.peer === dst && e.pendingOut === spi) || (e.local === dst && e.retiring.has(spi))) return { peerKey: e.key, role: 'switching' };
     }
     for (const p of this.prepared.values()) {
       const e = this.peers.get(p.key);
-      if (e && ((e.peer === dst && p.outSpi === spi) || (e.local === dst && p.inSpi === spi))) return e.key;
+      if (e && ((e.peer === dst && p.outSpi === spi) || (e.local === dst && p.inSpi === spi))) return { peerKey: e.key, role: 'prepared', callId: p.call.callId };
     }
     return undefined;
   }
@@ -457,8 +487,13 @@ export class PeerRegistry extends EventEmitter<{ event: [RegistryEvent] }> {
    */
   async rebindPort(key: string, newPort: number): Promise<PeerSnapshot | undefined> {
     const e = this.peers.get(key);
-    if (!e || e.inSpi === 0) return undefined;
-    const done = await this.serial(e, () => this.rebindSas(e, newPort));
+    if (!e || e.inSpi === 0 || e.natPort === newPort) return undefined;
+    const before = e.natPort;
+    e.natPort = newPort;
+    const done = await this.serial(e, () => this.rebindSas(e, newPort)).catch((err: unknown) => {
+      if (e.natPort === newPort) e.natPort = before;
+      throw err;
+    });
     if (!done) return undefined;
     this.emit('event', { type: 'peer-nat-rebound', peerKey: e.key, peer: e.peer, calls: [...e.calls], port: newPort });
     return this.snapshotPeer(e);
@@ -599,10 +634,16 @@ export class PeerRegistry extends EventEmitter<{ event: [RegistryEvent] }> {
   private async installNew(e: PeerEntry, plan: PairPlan): Promise<void> {
     // All or nothing (installPeer): no half-installed pair, no orphan policy.
     await this.kernel.installPeer({ out: { ...plan.out, reqid: e.reqid }, in: { ...plan.in, reqid: e.reqid }, inViaUpdate: plan.inViaUpdate, policies: this.policies(e, plan.out.spi) });
-    e.inSpi = plan.in.spi;
-    e.outSpi = plan.out.spi;
-    e.suite = plan.out.suite;
+    this.usePair(e, { inSpi: plan.in.spi, outSpi: plan.out.spi, suite: plan.out.suite });
+  }
+
+  /** The pair (inSpi, outSpi) is now the peer's current one, from the start (no pair before). */
+  private usePair(e: PeerEntry, pair: Pick<Prepared, 'inSpi' | 'outSpi' | 'suite'>): void {
+    e.inSpi = pair.inSpi;
+    e.outSpi = pair.outSpi;
+    e.suite = pair.suite;
     e.installedAt = this.now();
+    e.natPort = undefined;
   }
 
   /**
@@ -625,6 +666,7 @@ export class PeerRegistry extends EventEmitter<{ event: [RegistryEvent] }> {
     e.inSpi = pair.inSpi;
     e.suite = pair.suite;
     e.installedAt = this.now();
+    e.natPort = undefined;
     if (pair.role === 'responder') this.switchOnFirstPacket(e, pair.outSpi, pair.inSpi);
     else await this.switchOut(e, pair.outSpi);
     this.emit('event', { type: 'peer-sas-replaced', peerKey: e.key, calls: [...e.calls], inSpi: e.inSpi, outSpi: pair.outSpi });
@@ -634,9 +676,15 @@ export class PeerRegistry extends EventEmitter<{ event: [RegistryEvent] }> {
   private async addPolicies(e: PeerEntry, p: Prepared): Promise<void> {
     e.selectors = p.selectors;
     e.mode = p.mode;
+    await this.addAllOrNone(this.policies(e, p.outSpi));
+    this.usePair(e, p);
+  }
+
+  /** Add policies, all or none: a refusal (e.g. another program's policy on a selector) takes back those added. */
+  private async addAllOrNone(policies: readonly PolicySpec[]): Promise<void> {
     const added: PolicySpec[] = [];
     try {
-      for (const pol of this.policies(e, p.outSpi)) {
+      for (const pol of policies) {
         await this.kernel.addPolicy(pol);
         added.push(pol);
       }
@@ -644,10 +692,6 @@ export class PeerRegistry extends EventEmitter<{ event: [RegistryEvent] }> {
       for (const pol of added) await this.kernel.deletePolicy(pol.selector, pol.dir).catch(() => undefined);
       throw err;
     }
-    e.inSpi = p.inSpi;
-    e.outSpi = p.outSpi;
-    e.suite = p.suite;
-    e.installedAt = this.now();
   }
 
   /** Delete a prepared pair that is not (or no longer) to be used. */
@@ -723,16 +767,7 @@ export class PeerRegistry extends EventEmitter<{ event: [RegistryEvent] }> {
     const add = [...want].filter(([k]) => !have.has(k)).map(([, sel]) => sel);
     const drop = e.selectors.filter((sel) => !want.has(selectorKey(sel)));
     if (add.length === 0 && drop.length === 0) return;
-    const added: PolicySpec[] = [];
-    try {
-      for (const p of this.policies(e, e.outSpi, add)) {
-        await this.kernel.addPolicy(p);
-        added.push(p);
-      }
-    } catch (err) {
-      for (const p of added) await this.kernel.deletePolicy(p.selector, p.dir).catch(() => undefined);
-      throw err;
-    }
+    await this.addAllOrNone(this.policies(e, e.outSpi, add));
     e.selectors = [...want.values()];
     for (const p of this.policies(e, e.outSpi, drop)) await this.kernel.deletePolicy(p.selector, p.dir).catch(() => undefined);
   }

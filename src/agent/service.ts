@@ -77,6 +77,8 @@ export class SipsecService {
   private readonly natOnActivate = new Map<string, { key: string; peer: string; port: number }>();
   /** Our offers that lost a glare tie-break to an exchange we answered: their calls join the winner's pair at confirm. */
   private readonly glareLost = new WeakSet<PendingOffer>();
+  /** Ringing calls whose prepared exchange lost a glare tie-break to one of our offers (`markGlare`). */
+  private readonly preparedLostGlare = new Set<string>();
   private readonly now: () => number;
   private readonly startedAt: number;
   /** Per call id: the end of the requests on it that are queued or running (see inCallOrder). */
@@ -253,8 +255,13 @@ export class SipsecService {
     const sas = await this.install(call, outcome.result, 'responder', a.sdp, (c, plan) => this.d.registry.prepare(c, plan), () => this.owners.release(a.callId)).catch(
       (e: unknown) => refuseUnsupported(e, a.mikey, creds, this.now()),
     );
+    if (this.markGlare(a.callId, this.identity(a.localUri, a.localAddress), { initiatorUri: a.peerUri, csbId: outcome.result.csbId })) {
+      this.preparedLostGlare.add(a.callId);
+      this.d.log.info('glare: the ringing call\'s exchange loses to our offer', { callId: a.callId });
+    }
     this.calls.prepared(this.info(a.callId, who(ctx), a.localUri, a.peerUri, 'prepared'), PREPARED_TTL_MS, async () => {
       this.natOnActivate.delete(a.callId);
+      this.preparedLostGlare.delete(a.callId);
       this.owners.release(a.callId);
       if (await this.d.registry.discard(a.callId)) this.d.log.info('prepared sas given back', { callId: a.callId });
     });
@@ -267,8 +274,9 @@ export class SipsecService {
     const info = this.calls.get(a.callId);
     if (!info || !this.calls.takePrepared(a.callId)) throw new RequestError('not-prepared', `call ${a.callId} has no prepared SAs`);
     let snap: PeerSnapshot;
+    const lostGlare = this.preparedLostGlare.delete(a.callId);
     try {
-      snap = await this.d.registry.activate(a.callId);
+      snap = await this.d.registry.activate(a.callId, { joinPair: lostGlare });
     } catch (e) {
       // Nothing of the call is left in the kernel (registry.activate): the call ends.
       await this.calls.drop(a.callId);
@@ -454,6 +462,13 @@ export class SipsecService {
    * end on the winner's pair; the loser's SAs are never sent on after that
    * and are deleted.
    *
+   * A ringing callee (`prepare`) completes the answered exchange only at
+   * accept (`activate`), which may come after its own offer's confirm.  So a
+   * prepared exchange that lost is remembered (the returned `true`): at
+   * activate it joins the peer's pair in place if our winning offer's pair is
+   * already there, and its prepared SAs go; if not, it is activated as usual
+   * and our confirm replaces it, as above.
+   *
    * This covers the crossing both daemons see: each side's offer went out
    * before it answered the other's (two INVITEs in flight at once).  A half
    * crossing, where one side answered before it offered and the other
@@ -461,15 +476,19 @@ export class SipsecService {
    * to the usual last-exchange-wins order (no local rule can settle it:
    * the side that sees it cannot tell which pair the other ended on).
    */
-  private markGlare(callId: string, localAddress: string, answered: { initiatorUri: string; csbId: number }): void {
+  private markGlare(callId: string, localAddress: string, answered: { initiatorUri: string; csbId: number }): boolean {
+    let answeredLost = false;
     for (const { info, pending } of this.calls.offering()) {
       if (info.callId === callId || pending.localAddress !== localAddress || !sameUri(info.peerUri, answered.initiatorUri)) continue;
       const ours = { initiatorUri: info.localUri, csbId: pending.state.facts.csbId };
       if (glareWinner(ours, answered) === answered) {
         this.glareLost.add(pending);
         this.d.log.info('glare: our offer loses to the exchange answered', { callId: info.callId, answered: callId });
+      } else {
+        answeredLost = true;
       }
     }
+    return answeredLost;
   }
 
   // ---- listings --------------------------------------------------------------

@@ -10,9 +10,10 @@ import type { SipsecClient } from '../../src/client/client.js';
 import { startFlow } from './helpers/flow.js';
 import { ALICE, BOB, startPair, type Pair } from './helpers/sipsecd.js';
 
-// [0] glare (the flow helper sends from each host's first address), [1] ten calls, [2] linger, [3] media.
-const AS = ['10.0.0.1', '10.0.0.2', '10.0.0.3', '10.0.0.4'];
-const BS = ['10.0.0.11', '10.0.0.12', '10.0.0.13', '10.0.0.14'];
+// [0] glare (the flow helper sends from each host's first address), [1] ten calls, [2] linger, [3] media,
+// [4] glare while both ring.
+const AS = ['10.0.0.1', '10.0.0.2', '10.0.0.3', '10.0.0.4', '10.0.0.5'];
+const BS = ['10.0.0.11', '10.0.0.12', '10.0.0.13', '10.0.0.14', '10.0.0.15'];
 const LINGER_S = 4;
 /** PeerRegistry's inboundGraceMs default (not configurable): how long a replaced inbound SA stays. */
 const GRACE_MS = 10_000;
@@ -183,6 +184,49 @@ describe('sipsecd per-peer registry in the lab', () => {
     expect((await p.t.exec('a', ['ping', '-c', '2', '-i', '0.2', '-W', '2', '-I', A, B])).code).toBe(0);
     expect((await p.t.exec('b', ['ping', '-c', '2', '-i', '0.2', '-W', '2', '-I', B, A])).code).toBe(0);
     for (const id of ['glare-x', 'glare-y']) {
+      await ca.release(id);
+      await cb.release(id);
+    }
+    ca.close();
+    cb.close();
+  }, 180_000);
+
+  it('simultaneous offers while both callees ring (prepare, then activate before the confirms) converge on the winning pair', async () => {
+    const [A, B] = [AS[4]!, BS[4]!];
+    const ca = await p.client('a');
+    const cb = await p.client('b');
+    // Both offer, both ring (prepare), both users accept (activate), then both 200 OKs arrive (confirm).
+    const offerX = await ca.offer({ callId: 'ring-glare-x', localUri: ALICE, peerUri: BOB, localAddress: A });
+    const offerY = await cb.offer({ callId: 'ring-glare-y', localUri: BOB, peerUri: ALICE, localAddress: B });
+    const prepX = await cb.prepare({ callId: 'ring-glare-x', localUri: BOB, peerUri: ALICE, mikey: offerX.mikey, peerAddress: A, localAddress: B });
+    const prepY = await ca.prepare({ callId: 'ring-glare-y', localUri: ALICE, peerUri: BOB, mikey: offerY.mikey, peerAddress: B, localAddress: A });
+    await cb.activate('ring-glare-x');
+    await ca.activate('ring-glare-y');
+    await ca.confirm({ callId: 'ring-glare-x', mikey: prepX.mikey, peerAddress: B });
+    await cb.confirm({ callId: 'ring-glare-y', mikey: prepY.mikey, peerAddress: A });
+    // alice < bob: alice's exchange (x) wins.  b prepared the winner and its own offer (y) lost: y's
+    // confirm joins x's pair.  a prepared the loser (y), activated it, and replaced it with x at confirm.
+    expect(p.logRecords('b', 'glare: our offer loses to the exchange answered').map((x) => x.callId)).toContain('ring-glare-y');
+    expect(p.logRecords('a', "glare: the ringing call's exchange loses to our offer").map((x) => x.callId)).toEqual(['ring-glare-y']);
+    const pa = (await peerOf(ca, A, B))!;
+    const pb = (await peerOf(cb, B, A))!;
+    expect([...pa.calls].sort()).toEqual(['ring-glare-x', 'ring-glare-y']);
+    expect([...pb.calls].sort()).toEqual(['ring-glare-x', 'ring-glare-y']);
+    expect(pa.outSpi).toBe(pb.inSpi);
+    expect(pa.inSpi).toBe(pb.outSpi);
+    const x = prepX.sas; // b's view of x's pair: its in SA is a's out SA
+    expect(hex(pb.inSpi)).toBe(x.find((s) => s.direction === 'in')!.spi);
+    // Past the grace period of every replaced inbound SA: one pair per kernel, and it carries traffic both ways.
+    await sleep(GRACE_MS + 1000);
+    const pair = [`${A} ${B} ${hex(pa.outSpi)}`, `${B} ${A} ${hex(pa.inSpi)}`].sort();
+    expect(await sasBetween('a', A, B)).toEqual(pair);
+    expect(await sasBetween('b', A, B)).toEqual(pair);
+    expect((await p.t.exec('a', ['ping', '-c', '2', '-i', '0.2', '-W', '2', '-I', A, B])).code).toBe(0);
+    expect((await p.t.exec('b', ['ping', '-c', '2', '-i', '0.2', '-W', '2', '-I', B, A])).code).toBe(0);
+    const ka = await counters(ca, 'ring-glare-x');
+    expect(ka.out).toBeGreaterThanOrEqual(2);
+    expect(ka.in).toBeGreaterThanOrEqual(2);
+    for (const id of ['ring-glare-x', 'ring-glare-y']) {
       await ca.release(id);
       await cb.release(id);
     }
