@@ -45,6 +45,17 @@ async function peerOf(c: SipsecClient, local: string, peer: string) {
   return (await c.peers()).peers.find((x) => x.local === local && x.peer === peer);
 }
 
+/** Both daemons hold both glare calls on one pair, the same pair seen from each end. */
+async function onePairHoldsBoth(ca: SipsecClient, cb: SipsecClient, A: string, B: string, callIds: string[]) {
+  const pa = (await peerOf(ca, A, B))!;
+  const pb = (await peerOf(cb, B, A))!;
+  expect([...pa.calls].sort()).toEqual(callIds);
+  expect([...pb.calls].sort()).toEqual(callIds);
+  expect(pa.outSpi).toBe(pb.inSpi);
+  expect(pa.inSpi).toBe(pb.outSpi);
+  return { pa, pb };
+}
+
 /** A minimal SDP offering one RTP stream at addr:port (RTCP on port + 1). */
 const sdp = (addr: string, port: number) =>
   `v=0\r\no=- 1 1 IN IP4 ${addr}\r\ns=-\r\nc=IN IP4 ${addr}\r\nt=0 0\r\nm=audio ${port} RTP/AVP 0\r\n`;
@@ -152,13 +163,7 @@ describe('sipsecd per-peer registry in the lab', () => {
     const answerY = await ca.answer({ callId: 'glare-y', localUri: ALICE, peerUri: BOB, mikey: offerY.mikey, peerAddress: B, localAddress: A });
     await ca.confirm({ callId: 'glare-x', mikey: answerX.mikey, peerAddress: B });
     await cb.confirm({ callId: 'glare-y', mikey: answerY.mikey, peerAddress: A });
-    // Both daemons hold both calls on one pair, the same pair seen from each end.
-    const pa = (await peerOf(ca, A, B))!;
-    const pb = (await peerOf(cb, B, A))!;
-    expect([...pa.calls].sort()).toEqual(['glare-x', 'glare-y']);
-    expect([...pb.calls].sort()).toEqual(['glare-x', 'glare-y']);
-    expect(pa.outSpi).toBe(pb.inSpi);
-    expect(pa.inSpi).toBe(pb.outSpi);
+    const { pa } = await onePairHoldsBoth(ca, cb, A, B, ['glare-x', 'glare-y']);
     // UDP both ways (sent from a, echoed by b) for longer than the grace period of the replaced inbound SA.
     const flow = await startFlow(p.t, 'a', 'b', B, Math.ceil((GRACE_MS + 3000) / 100), 100);
     const r = await flow.done;
@@ -208,12 +213,7 @@ describe('sipsecd per-peer registry in the lab', () => {
     // confirm joins x's pair.  a prepared the loser (y), activated it, and replaced it with x at confirm.
     expect(p.logRecords('b', 'glare: our offer loses to the exchange answered').map((x) => x.callId)).toContain('ring-glare-y');
     expect(p.logRecords('a', "glare: the ringing call's exchange loses to our offer").map((x) => x.callId)).toEqual(['ring-glare-y']);
-    const pa = (await peerOf(ca, A, B))!;
-    const pb = (await peerOf(cb, B, A))!;
-    expect([...pa.calls].sort()).toEqual(['ring-glare-x', 'ring-glare-y']);
-    expect([...pb.calls].sort()).toEqual(['ring-glare-x', 'ring-glare-y']);
-    expect(pa.outSpi).toBe(pb.inSpi);
-    expect(pa.inSpi).toBe(pb.outSpi);
+    const { pa, pb } = await onePairHoldsBoth(ca, cb, A, B, ['ring-glare-x', 'ring-glare-y']);
     const x = prepX.sas; // b's view of x's pair: its in SA is a's out SA
     expect(hex(pb.inSpi)).toBe(x.find((s) => s.direction === 'in')!.spi);
     // Past the grace period of every replaced inbound SA: one pair per kernel, and it carries traffic both ways.
