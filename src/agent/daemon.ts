@@ -16,6 +16,7 @@ import { authorizeCaller } from './authz.js';
 import type { SipsecConfig } from './config.js';
 import type { Logger } from './log.js';
 import { NatKeepalives } from './nat.js';
+import { PhaseStats } from './phases.js';
 import { dropPrivileges } from './privileges.js';
 import { PeerRegistry, type RegistryEvent } from './registry.js';
 import { startServer, type SipsecServer } from './server.js';
@@ -32,6 +33,8 @@ export interface DaemonOptions {
   netns?: string;
   /** Drop capabilities after start-up (default true; off only for tests that run unprivileged). */
   dropPrivileges?: boolean;
+  /** Time every request's phases for `stats` (phases.ts); off by default. */
+  phases?: boolean;
 }
 
 export interface Daemon {
@@ -146,6 +149,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
     authorize: (c) => authorizeCaller(config.access, c),
     limits: { maxConnections: config.socket.maxConnections },
     log,
+    phases: new PhaseStats(opts.phases ?? false),
   });
   if (opts.dropPrivileges !== false) {
     const caps = dropPrivileges(config.runAs ? { runAs: config.runAs } : {});

@@ -55,6 +55,11 @@ export const argSchemas = {
   /** Receive events on this connection; no list = all events. */
   subscribe: z.strictObject({ events: z.array(z.enum(EVENT_NAMES)).optional() }),
   ping: z.strictObject({}),
+  /**
+   * The daemon's page faults and memory, and where requests spend their time when phase timing is on.
+   * Admin only: `reset` starts the phase samples afresh, `phases` turns phase timing on or off (after reporting).
+   */
+  stats: z.strictObject({ reset: z.boolean().optional(), phases: z.boolean().optional() }),
 } as const;
 
 export type Op = keyof typeof argSchemas;
@@ -139,6 +144,15 @@ export interface ResultMap {
   rekey: { readonly calls: readonly string[] };
   subscribe: { readonly events: readonly EventName[] };
   ping: { readonly pong: true; readonly protocol: number };
+  stats: {
+    readonly pid: number;
+    /** Since the daemon started (getrusage). */
+    readonly minorPageFaults: number;
+    readonly majorPageFaults: number;
+    readonly rssBytes: number;
+    /** Only with phase timing on (SIPSECD_PHASES=1, or `phases: true`): per op, per phase and `total`, the last 4096 requests' n, p50, p90, p99, mean in µs. */
+    readonly phases?: Readonly<Record<string, Readonly<Record<string, { readonly n: number; readonly p50: number; readonly p90: number; readonly p99: number; readonly mean: number }>>>>;
+  };
 }
 export type ResultOf<O extends Op> = ResultMap[O];
 

@@ -25,6 +25,7 @@ import { withSupplementaryGroups, type Authorization, type PeerCred } from './au
 import { RequestError } from './errors.js';
 import { decodePayload, encodeFrame, FrameDecoder, FramingError, MAX_FRAME_BYTES } from './framing.js';
 import { silentLogger, type Logger } from './log.js';
+import type { PhaseStats, RequestPhases } from './phases.js';
 import {
   argSchemas,
   EVENT_NAMES,
@@ -49,11 +50,15 @@ export interface RequestContext {
   /** Aborted when the request times out or the connection closes. */
   readonly signal: AbortSignal;
   readonly log: Logger;
+  /** This request's phase clock, when phase timing is on (phases.ts): handlers lap their own phases. */
+  readonly phases?: RequestPhases;
 }
 
 export type Handler<O extends Op> = (args: ParsedArgsOf<O>, ctx: RequestContext) => Promise<ResultOf<O>>;
-/** Ops the daemon implements; `ping` and `subscribe` are the server's own.  A missing op answers not-implemented. */
-export type Handlers = { [O in Exclude<Op, 'ping' | 'subscribe'>]?: Handler<O> };
+/** Ops the server answers itself, whatever the daemon. */
+type ServerOp = 'ping' | 'subscribe' | 'stats';
+/** Ops the daemon implements.  A missing op answers not-implemented. */
+export type Handlers = { [O in Exclude<Op, ServerOp>]?: Handler<O> };
 
 export interface ServerLimits {
   readonly maxFrameBytes: number;
@@ -98,6 +103,8 @@ export interface ServerOptions {
   readonly authorize: (caller: PeerCred) => Authorization | null;
   readonly limits?: Partial<ServerLimits>;
   readonly log?: Logger;
+  /** Per-request phase timing (on or off), reported and switched by `stats`; absent: never. */
+  readonly phases?: PhaseStats;
 }
 
 /** Who a connection belongs to, for choosing the audience of an event. */
@@ -148,7 +155,7 @@ export async function startServer(options: ServerOptions): Promise<SipsecServer>
       return;
     }
     clog.debug('connected', { pid: caller.pid, uid: caller.uid, gid: caller.gid, admin: authz.admin });
-    const conn = new Connection(sock, { caller, admin: authz.admin, connectionId: id }, options.handlers, limits, admission, clog);
+    const conn = new Connection(sock, { caller, admin: authz.admin, connectionId: id }, options.handlers, limits, admission, clog, options.phases);
     connections.add(conn);
     sock.on('close', () => {
       connections.delete(conn);
@@ -217,6 +224,7 @@ class Connection {
     private readonly limits: ServerLimits,
     private readonly admission: Admission,
     private readonly log: Logger,
+    private readonly phases: PhaseStats | undefined,
   ) {
     this.#decoder = new FrameDecoder(limits.maxFrameBytes);
     sock.on('data', (chunk: Buffer) => this.#onData(chunk));
@@ -283,15 +291,19 @@ class Connection {
     for (const p of payloads) this.#request(p);
   }
 
-  #reply(id: number | null, result: unknown): void {
+  /** Send a result; `ph`: the request's phase clock, closed with the write. */
+  #reply(id: number | null, result: unknown, ph?: RequestPhases): void {
     this.send({ v: PROTOCOL_VERSION, id, ok: true, result });
+    ph?.end('reply');
   }
 
-  #fail(id: number | null, error: ErrorBody): void {
+  #fail(id: number | null, error: ErrorBody, ph?: RequestPhases): void {
     this.send(errorFrame(id, error));
+    ph?.end('reply');
   }
 
   #request(payload: Buffer): void {
+    const ph = this.phases?.enabled ? this.phases.begin() : undefined;
     let msg: Record<string, unknown>;
     try {
       msg = decodePayload(payload);
@@ -313,14 +325,19 @@ class Connection {
       this.#fail(id, { code: 'unknown-op', message: `unknown operation ${JSON.stringify(op)}` });
       return;
     }
-    if (op === 'ping' || op === 'subscribe') {
+    if (op === 'ping' || op === 'subscribe' || op === 'stats') {
       const parsed = this.#parse(id, op, msg.args);
       if (!parsed) return;
-      if (op === 'ping') return this.#reply(id, { pong: true, protocol: PROTOCOL_VERSION });
+      if (ph) {
+        ph.op = op;
+        ph.lap('parse');
+      }
+      if (op === 'ping') return this.#reply(id, { pong: true, protocol: PROTOCOL_VERSION }, ph);
+      if (op === 'stats') return this.#stats(id, parsed as ParsedArgsOf<'stats'>, ph);
       this.#events = new Set((parsed as ParsedArgsOf<'subscribe'>).events ?? EVENT_NAMES);
       return this.#reply(id, { events: [...this.#events] });
     }
-    const handler = this.handlers[op as Exclude<Op, 'ping' | 'subscribe'>] as Handler<Op> | undefined;
+    const handler = this.handlers[op as Exclude<Op, ServerOp>] as Handler<Op> | undefined;
     if (!handler) return this.#fail(id, { code: 'not-implemented', message: `${op} is not implemented by this daemon` });
     // Admission before the arguments are parsed: a refusal must cost little.
     if (this.#inFlight >= this.limits.maxInFlight) {
@@ -333,7 +350,22 @@ class Connection {
     }
     const parsed = this.#parse(id, op as Op, msg.args);
     if (!parsed) return over();
-    this.#run(id, op as Op, parsed, handler, over);
+    if (ph) {
+      ph.op = op;
+      ph.lap('parse');
+    }
+    this.#run(id, op as Op, parsed, handler, over, ph);
+  }
+
+  /** `stats`: this process's page faults and memory, and the phase timing when it is on. */
+  #stats(id: number, args: ParsedArgsOf<'stats'>, ph: RequestPhases | undefined): void {
+    if ((args.reset || args.phases !== undefined) && !this.who.admin) return this.#fail(id, { code: 'forbidden', message: 'reset and phases need root or the admin group' }, ph);
+    const ru = process.resourceUsage();
+    const phases = this.phases?.enabled ? this.phases.summary() : undefined;
+    if (args.reset) this.phases?.reset();
+    if (args.phases !== undefined && this.phases) this.phases.enabled = args.phases;
+    const result: ResultOf<'stats'> = { pid: process.pid, minorPageFaults: ru.minorPageFault, majorPageFaults: ru.majorPageFault, rssBytes: process.memoryUsage.rss(), ...(phases ? { phases } : {}) };
+    this.#reply(id, result, ph);
   }
 
   /** The op's arguments checked by its schema, or undefined after answering `invalid-args`. */
@@ -346,7 +378,7 @@ class Connection {
   }
 
   /** Run an admitted request's handler; `over` gives its admission back when the handler has finished. */
-  #run(id: number, op: Op, args: unknown, handler: Handler<Op>, over: () => void): void {
+  #run(id: number, op: Op, args: unknown, handler: Handler<Op>, over: () => void, ph: RequestPhases | undefined): void {
     this.#inFlight++;
     const abort = new AbortController();
     this.#aborts.add(abort);
@@ -357,19 +389,24 @@ class Connection {
       this.log.warn('request timed out', { id, op, ms: this.limits.requestTimeoutMs });
       this.#fail(id, { code: 'timeout', message: `${op} did not finish within ${this.limits.requestTimeoutMs} ms` });
     }, this.limits.requestTimeoutMs);
-    const ctx: RequestContext = { ...this.who, signal: abort.signal, log: this.log.child({ id, op }) };
+    const ctx: RequestContext = { ...this.who, signal: abort.signal, log: this.log.child({ id, op }), ...(ph ? { phases: ph } : {}) };
     Promise.resolve()
-      .then(() => handler(args as never, ctx))
+      .then(() => {
+        ph?.lap('queued');
+        return handler(args as never, ctx);
+      })
       .then(
         (result) => {
-          if (!answered) this.#reply(id, result);
+          ph?.lap('handler');
+          if (!answered) this.#reply(id, result, ph);
         },
         (e: unknown) => {
+          ph?.lap('handler');
           if (answered) return;
-          if (e instanceof RequestError) this.#fail(id, { ...e.extra, code: e.code, message: e.message });
+          if (e instanceof RequestError) this.#fail(id, { ...e.extra, code: e.code, message: e.message }, ph);
           else {
             this.log.error('handler failed', { id, op, error: e });
-            this.#fail(id, { code: 'internal', message: 'internal error' });
+            this.#fail(id, { code: 'internal', message: 'internal error' }, ph);
           }
         },
       )

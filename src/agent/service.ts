@@ -38,6 +38,7 @@ import { credentialsOf } from './credentials.js';
 import { RequestError } from './errors.js';
 import type { Logger } from './log.js';
 import type { NatKeepalives } from './nat.js';
+import type { RequestPhases } from './phases.js';
 import { planOf, selectorsFor } from './plan.js';
 import { formatSpi, type CallInfo, type ParsedArgsOf, type ResultOf, type SaInfo } from './protocol.js';
 import type { PairPlan, PeerRegistry, PeerSnapshot } from './registry.js';
@@ -241,6 +242,7 @@ export class SipsecService {
       () => {
         if (!existing) this.owners.release(a.callId);
       },
+      ctx.phases,
     ).catch((e: unknown) => refuseUnsupported(e, a.mikey, creds, this.now()));
     this.markGlare(a.callId, this.identity(a.localUri, a.localAddress), { initiatorUri: a.peerUri, csbId: outcome.result.csbId });
     this.calls.established(existing ?? this.info(a.callId, who(ctx), a.localUri, a.peerUri, 'established'));
@@ -312,7 +314,9 @@ export class SipsecService {
       peerId: a.peerUri,
       localAddr: localAddress,
       allocSpi: async (peerAddr) => {
+        ctx.phases?.lap('mikey');
         const spi = await this.d.kernel.allocSpi({ src: peerAddr, dst: localAddress, proto: 'esp' });
+        ctx.phases?.lap('kernel');
         return (reserved = spi);
       },
       credentials: creds,
@@ -330,6 +334,7 @@ export class SipsecService {
       if (!existing) this.owners.release(a.callId);
       throw kernelFailure(e);
     });
+    ctx.phases?.lap('mikey');
     // Only authenticated messages enter the replay cache; it is saved before any answer
     // goes out: here for a refusal, by `install` (one save with the SAs) for success.
     if (!outcome.ok) {
@@ -390,7 +395,7 @@ export class SipsecService {
   /**
    * Put a completed exchange's pair in the kernel for the call with `place`
    * (registry install, or prepare: the keepalives then wait for activate);
-   * always wipes the result's keys.
+   * always wipes the result's keys.  `phases`: the request's phase clock (kernel, journal).
    */
   private async install(
     call: Parameters<PeerRegistry['install']>[0],
@@ -399,10 +404,12 @@ export class SipsecService {
     peerSdp: string | undefined,
     place: (call: Parameters<PeerRegistry['install']>[0], plan: PairPlan) => Promise<PeerSnapshot>,
     onFailure: () => unknown,
+    phases?: RequestPhases,
   ): Promise<SaInfo[]> {
     try {
       const plan = planOf(result, role, selectorsFor(this.d.config.protection.scope, result.localAddr, result.peerAddr, peerSdp));
       const snap = await place(call, plan);
+      phases?.lap('kernel');
       const prepared = this.d.registry.isPrepared(call.callId);
       if (plan.out.encap) {
         // The side behind the NAT keeps its mapping open (RFC 3948 §2.3, docs/PROFILE.md §10).  The
@@ -421,8 +428,10 @@ export class SipsecService {
       throw failure;
     } finally {
       result.wipe();
+      phases?.lap('handler');
       // One save per exchange, before the UA gets its answer: the SAs and the replay cache.
       this.d.save();
+      phases?.lap('journal');
     }
   }
 

@@ -1,5 +1,5 @@
 /**
- * `sipsec status|peers|sas|calls|release|rekey|flush-own`: ask sipsecd over its socket.
+ * `sipsec status|peers|sas|calls|release|rekey|flush-own|stats`: ask sipsecd over its socket.
  *
  *   sipsec status [--socket P] [--json]
  *   sipsec peers|calls [--socket P] [--json]
@@ -7,6 +7,8 @@
  *   sipsec release CALL-ID [--socket P]            end a call in sipsecd (its owner, or admin)
  *   sipsec rekey PEER-ADDRESS [--socket P]         ask the UAs of that peer to rekey now
  *   sipsec flush-own [--socket P]                  remove every SA and policy of sipsecd, no other (admin)
+ *   sipsec stats [reset|phases-on|phases-off] [--socket P] [--json]
+ *                                                  page faults, RSS, per-phase request times when on (admin: reset, on/off)
  *
  * Lists are printed as tables (SPIs in hex), other fields as `key: value`; --json prints the result as sent.
  */
@@ -32,6 +34,10 @@ const OPS: Record<string, Run> = {
     return c.request('rekey', { peer: p[0] });
   },
   'flush-own': (c) => c.flush(),
+  stats: (c, p) => {
+    if (p[0] !== undefined && !['reset', 'phases-on', 'phases-off'].includes(p[0])) throw new SipsecClientError('usage', 'sipsec stats [reset|phases-on|phases-off]');
+    return c.stats(p[0] === 'reset' ? { reset: true } : p[0] ? { phases: p[0] === 'phases-on' } : {});
+  },
 };
 
 /** One table cell: SPIs (numbers in `peers`) in hex, nested values as JSON. */

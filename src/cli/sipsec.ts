@@ -3,12 +3,12 @@
  *
  *   sipsec mikey decode|offer|answer|verify ...   MIKEY messages (see `sipsec mikey`)
  *   sipsec ua --config F register|call|answer ... the reference SIP UA (see docs/SIP.md)
- *   sipsec status|peers|calls|sas|release|rekey|flush-own ... ask the daemon (see src/cli/admin.ts)
+ *   sipsec status|peers|calls|sas|release|rekey|flush-own|stats ... ask the daemon (see src/cli/admin.ts)
  */
 
 // Each command's module is loaded only when it runs (node-forge and the SIP
 // stack cost seconds of start-up in the lab, and nothing when not used).
-const ADMIN_COMMANDS = ['status', 'peers', 'calls', 'sas', 'release', 'rekey', 'flush-own'];
+const ADMIN_COMMANDS = ['status', 'peers', 'calls', 'sas', 'release', 'rekey', 'flush-own', 'stats'];
 
 const COMMANDS: Record<string, (argv: string[]) => Promise<number>> = {
   mikey: async (argv) => (await import('./mikey.js')).runMikey(argv),

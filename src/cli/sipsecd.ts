@@ -7,6 +7,7 @@
  * --check-config  validate the config (every error with its line) and exit
  * --netns         run the kernel side in network namespace NAME (lab hosts)
  * --log-level     debug|info|warn|error (default info); logs are JSON lines on stderr
+ * SIPSECD_PHASES=1 in the environment: time each request's phases (`sipsec stats`)
  *
  * SIGTERM/SIGINT stop the daemon; installed SAs stay in the kernel and are
  * taken back by the next start (calls go on across a restart).
@@ -36,7 +37,7 @@ async function main(): Promise<number> {
     return 2;
   }
   if (values.help) {
-    process.stdout.write(readFileSync(new URL(import.meta.url), 'utf8').split('\n').slice(2, 12).map((l) => l.replace(/^ \* ?/, '')).join('\n') + '\n');
+    process.stdout.write(readFileSync(new URL(import.meta.url), 'utf8').split("\n").slice(2, 13).map((l) => l.replace(/^ \* ?/, '')).join('\n') + '\n');
     return 0;
   }
   let config;
@@ -54,7 +55,7 @@ async function main(): Promise<number> {
     return 0;
   }
   const log = createLogger({ level: values['log-level'] as LogLevel });
-  const daemon = await startDaemon({ config, log, version: VERSION, ...(values.netns ? { netns: values.netns } : {}) });
+  const daemon = await startDaemon({ config, log, version: VERSION, phases: process.env.SIPSECD_PHASES === '1', ...(values.netns ? { netns: values.netns } : {}) });
   log.info('sipsecd started', { version: VERSION, socket: config.socket.path, backend: config.kernel.backend });
   await new Promise<void>((resolve) => {
     process.once('SIGTERM', resolve);

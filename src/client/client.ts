@@ -206,6 +206,9 @@ export class SipsecClient extends EventEmitter<{
   ping(): Promise<ResultOf<'ping'>> {
     return this.request('ping', {});
   }
+  stats(args: ArgsOf<'stats'> = {}): Promise<ResultOf<'stats'>> {
+    return this.request('stats', args);
+  }
   /**
    * Ask for events (all when `events` is omitted); they arrive as 'event' and
    * through `events()`.  Once accepted, the subscription is renewed on every

@@ -5,6 +5,8 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { decodePayload, encodeFrame, FrameDecoder } from '../../../src/agent/framing.js';
 import { createLogger } from '../../../src/agent/log.js';
+import { PhaseStats } from '../../../src/agent/phases.js';
+import type { ResultOf } from '../../../src/agent/protocol.js';
 import { RequestError, startServer, type Handlers, type ServerOptions, type SipsecServer } from '../../../src/agent/server.js';
 
 let dir: string;
@@ -93,6 +95,42 @@ describe('socket server', () => {
     c.sock.write(encodeFrame({ v: 1, id: 7, op: 'calls', args: {} }));
     expect(await c.next()).toEqual({ v: 1, id: 7, ok: true, result: { calls: [] } });
     expect(seen).toMatchObject({ pid: process.pid, uid: process.getuid!(), gid: process.getgid!() });
+  });
+
+  it('stats: page faults always; per-op phases only while timing is on, switched and reset by an admin only', async () => {
+    let admin = false;
+    const path = await start({
+      phases: new PhaseStats(false),
+      authorize: () => ({ admin }),
+      handlers: {
+        calls: async (_a, ctx) => {
+          ctx.phases?.lap('kernel');
+          return { calls: [] };
+        },
+      },
+    });
+    const c = await raw(path);
+    const ask = async (id: number, op: string, args: object = {}) => {
+      c.sock.write(encodeFrame({ v: 1, id, op, args }));
+      return (await c.next()) as { ok: boolean; result: ResultOf<'stats'>; error: { code: string } };
+    };
+    const off = await ask(1, 'stats');
+    expect(off.result).toMatchObject({ pid: process.pid, minorPageFaults: expect.any(Number), rssBytes: expect.any(Number) });
+    expect(off.result.phases).toBeUndefined();
+    expect((await ask(2, 'stats', { phases: true })).error.code).toBe('forbidden');
+    admin = true;
+    const a = await raw(path);
+    a.sock.write(encodeFrame({ v: 1, id: 1, op: 'stats', args: { phases: true } }));
+    expect(await a.next()).toMatchObject({ ok: true });
+    await ask(3, 'calls');
+    await ask(4, 'calls');
+    const on = (await ask(5, 'stats')).result.phases!;
+    expect(on.calls!.total!.n).toBe(2);
+    expect(Object.keys(on.calls!).sort()).toEqual(['handler', 'kernel', 'parse', 'queued', 'reply', 'total']);
+    for (const x of Object.values(on.calls!)) expect(x.p50).toBeGreaterThanOrEqual(0);
+    a.sock.write(encodeFrame({ v: 1, id: 2, op: 'stats', args: { reset: true, phases: false } }));
+    expect(((await a.next()) as { result: ResultOf<'stats'> }).result.phases!.calls!.total!.n).toBe(2);
+    expect((await ask(6, 'stats')).result.phases).toBeUndefined();
   });
 
   it('malformed requests get typed errors and the connection keeps working', async () => {
