@@ -5,15 +5,15 @@
  */
 import type { ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { SipsecClient } from '../client/client.js';
 import { suiteByName, type SuiteName } from '../kernel/algorithms.js';
+import { sipsecdCommand, SIPSECD_BIN } from '../lab/sipsecd-command.js';
 import { createTopology, type Topology } from '../lab/topology.js';
 import { createOffer } from '../mikey/initiator.js';
 import { policyForSuite } from '../mikey/negotiate.js';
 import { BenchError, DST, SRC } from './install.js';
 
-const ROOT = resolve(import.meta.dirname, '..', '..');
 export const ALICE = 'sip:alice@bench.example';
 export const BOB = 'sip:bob@bench.example';
 export const PSK = Uint8Array.from({ length: 20 }, (_, i) => 0x30 + i);
@@ -45,6 +45,8 @@ export interface DaemonOptions {
   maxConnections?: number;
   /** Seconds a released peer's SAs linger (default 3600). */
   linger?: number;
+  /** Start node without the flags and allocator settings of bin/sipsecd.js's shebang (a reference for them). */
+  plainNode?: boolean;
 }
 
 /** Start sipsecd in `host` as `me`, with one PSK peer `peer` and suite `suite`. */
@@ -76,7 +78,9 @@ stateDir: ${join(dir, 'state')}
 `,
     { mode: 0o600 },
   );
-  const child: ChildProcess = t.spawn(host, [process.execPath, join(ROOT, 'bin/sipsecd.js'), '--config', join(dir, 'sipsecd.yaml')]);
+  const args = ['--config', join(dir, 'sipsecd.yaml')];
+  const cmd = sipsecdCommand(args);
+  const child: ChildProcess = o.plainNode ? t.spawn(host, [process.execPath, SIPSECD_BIN, ...args]) : t.spawn(host, cmd.argv, { env: cmd.env });
   let err = '';
   child.stderr?.on('data', (c: Buffer) => (err = (err + c.toString()).slice(-65536)));
   child.stdout?.resume();

@@ -18,6 +18,7 @@ import type { ChildProcess } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { SipsecClient } from '../client/client.js';
+import { sipsecdCommand } from './sipsecd-command.js';
 import { createTopology, type Topology } from './topology.js';
 
 export const ROOT = resolve(import.meta.dirname, '..', '..');
@@ -156,7 +157,8 @@ export async function startSipLab(opts: SipLabOptions = {}): Promise<SipLab> {
     for (const h of ['alice', 'bob'] as const) {
       mkdirSync(join(dir, h), { mode: 0o755 });
       chmodSync(join(dir, h), 0o755);
-      const d = t.spawn(h, [process.execPath, join(ROOT, 'bin/sipsecd.js'), '--config', daemonConfig(dir, h, opts.mikey ?? { mode: 'psk' }, family, opts.aliceMovesTo ?? [])]);
+      const cmd = sipsecdCommand(['--config', daemonConfig(dir, h, opts.mikey ?? { mode: 'psk' }, family, opts.aliceMovesTo ?? [])]);
+      const d = t.spawn(h, cmd.argv, { env: cmd.env });
       procs.push(d);
       const sock = join(dir, h, 'sipsecd.sock');
       await waitFor(async () => {

@@ -5,6 +5,7 @@ import type { ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { SipsecClient } from '../../../src/client/client.js';
+import { sipsecdCommand } from '../../../src/lab/sipsecd-command.js';
 import { createTopology, type HostSpec, type Topology, type TopologySpec } from '../../../src/lab/topology.js';
 
 export const ROOT = resolve(import.meta.dirname, '..', '..', '..');
@@ -104,7 +105,8 @@ ${o.extra ?? 'linger: 2'}
     sock,
     client,
     async start(h) {
-      const child = t.spawn(h, [process.execPath, join(ROOT, 'bin/sipsecd.js'), '--config', join(dir, `${h}.yaml`), ...(o.daemonArgs ?? [])]);
+      const cmd = sipsecdCommand(['--config', join(dir, `${h}.yaml`), ...(o.daemonArgs ?? [])]);
+      const child = t.spawn(h, cmd.argv, { env: cmd.env });
       let err = '';
       child.stderr?.on('data', (c: Buffer) => {
         err += c.toString();
