@@ -212,7 +212,7 @@ const URGENT: ReadonlySet<Op> = new Set<Op>(['confirm', 'activate', 'release']);
 /** One accepted, authorized connection. */
 class Connection {
   readonly #decoder: FrameDecoder;
-  readonly #aborts = new Set<AbortController>();
+  readonly #aborts = new Set<LazyAbort>();
   #inFlight = 0;
   #events: ReadonlySet<EventName> | null = null;
   #partialTimer: NodeJS.Timeout | undefined;
@@ -380,7 +380,7 @@ class Connection {
   /** Run an admitted request's handler; `over` gives its admission back when the handler has finished. */
   #run(id: number, op: Op, args: unknown, handler: Handler<Op>, over: () => void, ph: RequestPhases | undefined): void {
     this.#inFlight++;
-    const abort = new AbortController();
+    const abort = new LazyAbort();
     this.#aborts.add(abort);
     let answered = false;
     const timer = setTimeout(() => {
@@ -389,7 +389,20 @@ class Connection {
       this.log.warn('request timed out', { id, op, ms: this.limits.requestTimeoutMs });
       this.#fail(id, { code: 'timeout', message: `${op} did not finish within ${this.limits.requestTimeoutMs} ms` });
     }, this.limits.requestTimeoutMs);
-    const ctx: RequestContext = { ...this.who, signal: abort.signal, log: this.log.child({ id, op }), ...(ph ? { phases: ph } : {}) };
+    // The signal and the request's child logger are made only if the handler uses them: most do not,
+    // and in the lab every object a request allocates costs (docs/PERFORMANCE.md "Where the time goes").
+    const log = this.log;
+    let child: Logger | undefined;
+    const ctx: RequestContext = {
+      ...this.who,
+      get signal() {
+        return abort.signal;
+      },
+      get log() {
+        return (child ??= log.child({ id, op }));
+      },
+      ...(ph ? { phases: ph } : {}),
+    };
     Promise.resolve()
       .then(() => {
         ph?.lap('queued');
@@ -417,6 +430,25 @@ class Connection {
         this.#inFlight--;
         over();
       });
+  }
+}
+
+/** An AbortController made on the first read of its signal; aborted before that, the signal comes out aborted. */
+class LazyAbort {
+  #controller: AbortController | undefined;
+  #aborted = false;
+
+  get signal(): AbortSignal {
+    if (!this.#controller) {
+      this.#controller = new AbortController();
+      if (this.#aborted) this.#controller.abort();
+    }
+    return this.#controller.signal;
+  }
+
+  abort(): void {
+    this.#aborted = true;
+    this.#controller?.abort();
   }
 }
 
