@@ -4,7 +4,7 @@
  * A Unix stream socket carrying length-prefixed JSON frames (framing.ts).
  * The server owns the protocol: framing, version, ids, op dispatch, argument
  * validation (protocol.ts schemas), limits, authorization at accept time,
- * `ping` and `subscribe`, and event delivery.  The operations themselves are
+ * `ping`, `subscribe` and `stats` (phases.ts), and event delivery.  The operations themselves are
  * the `handlers` table given by the daemon.
  *
  * Robustness: every malformed request gets a typed error response and the
