@@ -16,13 +16,24 @@
  * state saves mostly complete without yielding to the event loop, so under
  * load a request waits longest unread, in its socket, while the loop works
  * through every other connection that is ready, and its handler then runs
- * fast, with few others in flight.  So a second signal: `tick()`, called
- * from a short interval timer, marks the event loop free; a request read
- * more than `targetMs` after the last tick was waiting about that long, and
- * once the loop has taken in as much new work as the limit since its last
- * tick, more is refused until it catches up (as CoDel judges a queue by its
- * sojourn time).  One slow request alone (a stall, not a backlog) does not
- * make the next ones wait for a retry.
+ * fast, with few others in flight (the load benchmark measured requests read
+ * 4 to 13 s after the loop last ran its timers, handlers of at most 0.6 s and
+ * an adaptive limit that never left its cap).  So the second signal is the
+ * requests' queue delay, as CoDel (RFC 8289) judges a queue by its sojourn
+ * time rather than its length: `tick()`, called from a short interval timer,
+ * marks the start of a turn of the event loop; a request handled `now` was
+ * reported readable by the time that turn began polling, so it has waited at
+ * least `now - lastTick` in the daemon (less one tick interval at most, in a
+ * turn whose timer was not due yet).  Past `queueTargetMs` of that, new
+ * work is refused until the loop comes round again: each turn takes in about
+ * `queueTargetMs` of new work and answers the rest `busy` at once, so the
+ * turns, and with them the wait of every request read in them, stay short
+ * however much arrives.  The first new request of a turn is admitted
+ * whatever the delay (a turn made long by urgent work, or by other processes
+ * taking the CPU, is not itself a backlog of new work, and the daemon always
+ * makes progress).  The
+ * latency the adaptive limit learns from counts the same wait: from the
+ * turn's start, not from the admission.
  *
  * Requests that finish work already begun (`urgent`: a call's confirm or activate, its
  * release) are admitted up to the hard cap `max` whatever the adaptive
@@ -48,6 +59,8 @@ export interface AdmissionOptions {
   readonly max: number;
   /** Latency the adaptive limit keeps admitted requests within, ms. */
   readonly targetMs: number;
+  /** Queue delay (time since the event loop's turn began) past which new work is refused in that turn, ms. */
+  readonly queueTargetMs: number;
   readonly now?: () => number;
   /** Uniform in [0, 1): the spread of retry hints. */
   readonly random?: () => number;
@@ -56,6 +69,7 @@ export interface AdmissionOptions {
 export class Admission {
   readonly #max: number;
   readonly #targetMs: number;
+  readonly #queueTargetMs: number;
   readonly #now: () => number;
   readonly #random: () => number;
   #limit: number;
@@ -71,6 +85,7 @@ export class Admission {
   constructor(o: AdmissionOptions) {
     this.#max = o.max;
     this.#targetMs = o.targetMs;
+    this.#queueTargetMs = o.queueTargetMs;
     this.#now = o.now ?? (() => performance.now());
     this.#random = o.random ?? Math.random;
     this.#limit = o.max;
@@ -78,7 +93,7 @@ export class Admission {
     this.#lastTick = this.#now();
   }
 
-  /** The event loop got round to its timers: requests read now have not waited in it longer than since the last tick. */
+  /** The event loop got round to its timers: a new turn begins, and the requests read in it have waited at least since now. */
   tick(): void {
     this.#lastTick = this.#now();
     this.#sinceTick = 0;
@@ -95,14 +110,14 @@ export class Admission {
 
   /** Admit a request: returns the function to call when it is over, or undefined (refused: answer `busy`). */
   admit(urgent: boolean): (() => void) | undefined {
-    const behind = this.#now() - this.#lastTick > this.#targetMs && this.#sinceTick >= this.limit;
-    if (this.#inFlight >= this.#max || (!urgent && (behind || this.#inFlight >= this.limit))) {
+    const queued = this.#now() - this.#lastTick > this.#queueTargetMs && this.#sinceTick > 0;
+    if (this.#inFlight >= this.#max || (!urgent && (queued || this.#inFlight >= this.limit))) {
       this.#roll().refused++;
       return undefined;
     }
     if (!urgent) this.#sinceTick++;
     this.#inFlight++;
-    const t0 = this.#now();
+    const t0 = this.#lastTick;
     let over = false;
     return () => {
       if (over) return;

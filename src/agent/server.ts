@@ -74,6 +74,13 @@ export interface ServerLimits {
   readonly maxInFlightTotal: number;
   /** Latency the adaptive admission limit keeps admitted requests within. */
   readonly targetLatencyMs: number;
+  /**
+   * Queue delay past which new work is refused: a request read this long
+   * after the event loop's turn began has waited at least that long unread
+   * (admission.ts); new work read later in that turn, but its first, is
+   * answered `busy`.
+   */
+  readonly queueTargetMs: number;
   readonly requestTimeoutMs: number;
   /** A frame begun but not finished within this time closes the connection. */
   readonly partialFrameTimeoutMs: number;
@@ -87,6 +94,7 @@ export const DEFAULT_LIMITS: ServerLimits = {
   maxInFlight: 8,
   maxInFlightTotal: 32,
   targetLatencyMs: 1_000,
+  queueTargetMs: 100,
   requestTimeoutMs: 10_000,
   partialFrameTimeoutMs: 5_000,
   maxQueuedBytes: 1024 * 1024,
@@ -125,7 +133,7 @@ export async function startServer(options: ServerOptions): Promise<SipsecServer>
   const limits: ServerLimits = { ...DEFAULT_LIMITS, ...options.limits };
   const log = options.log ?? silentLogger;
   const connections = new Set<Connection>();
-  const admission = new Admission({ max: limits.maxInFlightTotal, targetMs: limits.targetLatencyMs });
+  const admission = new Admission({ max: limits.maxInFlightTotal, targetMs: limits.targetLatencyMs, queueTargetMs: limits.queueTargetMs });
   const ticker = setInterval(() => admission.tick(), ADMISSION_TICK_MS).unref();
   let nextId = 1;
 

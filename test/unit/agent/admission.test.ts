@@ -1,12 +1,14 @@
 // Admission control (src/agent/admission.ts) on a manual clock: the limit
-// adapts to the latency of what it admitted, urgent requests pass up to the
-// hard cap, and the retry hint is the refused backlog at the completion rate.
+// adapts to the latency of what it admitted, new work is refused once a turn
+// of the event loop has run past the queue-delay target, urgent requests pass
+// up to the hard cap, and the retry hint is the refused backlog at the
+// completion rate.
 import { describe, expect, it } from 'vitest';
 import { Admission } from '../../../src/agent/admission.js';
 
-function admission(max = 8, targetMs = 100) {
+function admission(max = 8, targetMs = 100, queueTargetMs = 1000) {
   const clock = { t: 0 };
-  const a = new Admission({ max, targetMs, now: () => clock.t, random: () => 0.5 });
+  const a = new Admission({ max, targetMs, queueTargetMs, now: () => clock.t, random: () => 0.5 });
   /** Admit `n` requests that each take `ms`, one after the other. */
   const serve = (n: number, ms: number) => {
     for (let i = 0; i < n; i++) {
@@ -67,18 +69,36 @@ describe('admission', () => {
     expect(a.admit(true)).toBeUndefined();
   });
 
-  it('behind: once the event loop has not ticked for longer than the target and took in the limit\'s worth of new work, refuses more, not urgent requests', () => {
-    const { a, clock, serve } = admission(32, 100);
-    serve(20, 150);
-    expect(a.limit).toBe(2);
+  it('queue delay: past the target in one turn of the event loop, new work is refused until the next turn; urgent requests still pass', () => {
+    const { a, clock } = admission(32, 1000, 50);
     a.tick();
-    clock.t += 101;
-    // A stall alone: the requests read after it are served (each handled at once, as sipsecd's mostly are).
-    for (let i = 0; i < 2; i++) a.admit(false)!();
+    // Read within the target: admitted, however many (each handled at once, as sipsecd's mostly are).
+    clock.t += 40;
+    for (let i = 0; i < 5; i++) expect(a.admit(false)).toBeDefined();
+    // The turn has gone on past the target: what is read now has waited at least that long.
+    clock.t += 20;
     expect(a.admit(false)).toBeUndefined();
     expect(a.admit(true)).toBeDefined();
     a.tick();
     expect(a.admit(false)).toBeDefined();
+  });
+
+  it('queue delay: the first new request of a turn is admitted whatever the delay (a stall is not a backlog), the next is not', () => {
+    const { a, clock } = admission(32, 1000, 50);
+    a.tick();
+    clock.t += 5000;
+    expect(a.admit(false)).toBeDefined();
+    expect(a.admit(false)).toBeUndefined();
+  });
+
+  it('the latency the limit learns from counts the wait since the turn began, not only the handler', () => {
+    const { a, clock } = admission(32, 100, 1000);
+    a.tick();
+    clock.t += 90; // waited 90 ms in the turn before it was handled
+    const over = a.admit(false)!;
+    clock.t += 20; // handled in 20 ms: 110 ms in all, past the 100 ms target
+    over();
+    expect(a.limit).toBe(24);
   });
 
   it('retry hint: at least the mean latency; the refused backlog at the completion rate when it is longer', () => {
@@ -99,7 +119,7 @@ describe('admission', () => {
     const hints: number[] = [];
     for (const r of [0, 0.999]) {
       const clock = { t: 0 };
-      const a = new Admission({ max: 1, targetMs: 1000, now: () => clock.t, random: () => r });
+      const a = new Admission({ max: 1, targetMs: 1000, queueTargetMs: 1000, now: () => clock.t, random: () => r });
       const over = a.admit(false)!;
       clock.t += 1000;
       over();

@@ -278,6 +278,34 @@ describe('socket server', () => {
     expect([(await c.next()).id, (await c.next()).id].sort()).toEqual([20, 21]);
   });
 
+  it('queue delay: new work read once the event loop\'s turn has run past queueTargetMs is refused, urgent work is not', async () => {
+    // Two connections whose requests are read in the same turn: the first one's handler holds
+    // the loop 150 ms before the second is read, so the second's waited that long unread.
+    const path = await start({
+      limits: { queueTargetMs: 50 },
+      handlers: {
+        ...handlers,
+        status: async () => {
+          for (const until = performance.now() + 150; performance.now() < until; );
+          return { version: 'test', protocol: 1, uptimeSeconds: 1, backend: 'xfrm', calls: 0, sas: 0 };
+        },
+      },
+    });
+    const conns = [await raw(path), await raw(path)];
+    const frames = Buffer.concat([
+      encodeFrame({ v: 1, id: 1, op: 'status' }),
+      encodeFrame({ v: 1, id: 2, op: 'release', args: { callId: 'ok' } }),
+    ]);
+    for (const c of conns) c.sock.write(frames);
+    const answers = await Promise.all(conns.map(async (c) => [await c.next(), await c.next()]));
+    const byId = (id: number) => answers.map((a) => a.find((f) => f.id === id)!);
+    // One connection was read first: its status was served; the other's waited 150 ms: busy.
+    expect(byId(1).map((f) => (f.ok ? 'ok' : (f.error as { code: string }).code)).sort()).toEqual(['busy', 'ok']);
+    expect(byId(1).find((f) => !f.ok)).toMatchObject({ error: { code: 'busy', retryAfterMs: expect.any(Number) } });
+    // release finishes work already begun: served on both.
+    expect(byId(2).every((f) => f.ok)).toBe(true);
+  });
+
   it('delivers events to subscribers of that event only, filtered by audience', async () => {
     const path = await start();
     const a = await raw(path);
