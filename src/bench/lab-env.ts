@@ -82,7 +82,11 @@ stateDir: ${join(dir, 'state')}
   const cmd = sipsecdCommand(args);
   const child: ChildProcess = o.plainNode ? t.spawn(host, [process.execPath, SIPSECD_BIN, ...args]) : t.spawn(host, cmd.argv, { env: cmd.env });
   let err = '';
-  child.stderr?.on('data', (c: Buffer) => (err = (err + c.toString()).slice(-65536)));
+  child.stderr?.on('data', (c: Buffer) => {
+    // Cut back now and then, not a 64 KiB copy per chunk the daemon writes (the load benchmark's generator reads them).
+    err += c.toString();
+    if (err.length > 2 * 65536) err = err.slice(-65536);
+  });
   child.stdout?.resume();
   const stop = async () => {
     child.kill('SIGKILL');
@@ -97,7 +101,7 @@ stateDir: ${join(dir, 'state')}
       c.close();
       void status;
       // `ip netns exec` execs node: the child's pid is the daemon's.
-      return { client: () => SipsecClient.connect(sock), pid: child.pid!, logTail: () => err, stop };
+      return { client: () => SipsecClient.connect(sock), pid: child.pid!, logTail: () => err.slice(-65536), stop };
     }
     await new Promise((r) => setTimeout(r, 50));
   }
@@ -126,6 +130,17 @@ export async function rssOf(pid: number): Promise<number> {
   const m = /VmRSS:\s+(\d+) kB/.exec(await readFile(`/proc/${pid}/status`, 'utf8'));
   if (!m) throw new BenchError(`no VmRSS for pid ${pid}`);
   return Number(m[1]) * 1024;
+}
+
+/** CPU time (user + system) process `pid` has used so far, seconds (/proc/<pid>/stat, in USER_HZ = 100 ticks). */
+export async function cpuSecondsOf(pid: number): Promise<number> {
+  const { readFile } = await import('node:fs/promises');
+  const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
+  // Fields after the command name in parentheses: state is field 3, utime 14, stime 15.
+  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  const ticks = Number(f[11]) + Number(f[12]);
+  if (!Number.isFinite(ticks)) throw new BenchError(`no CPU times for pid ${pid}`);
+  return ticks / 100;
 }
 
 /** Peer address number i (i < 65000) in 10.0.0.0/16, never .1/.2 of the lab hosts. */

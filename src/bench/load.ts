@@ -12,24 +12,32 @@
  *    request refused `busy` is sent again after its `retryAfterMs`, as a UA
  *    retries an INVITE after 503 + Retry-After; a call still refused when
  *    the retry would start more than GIVE_UP_MS (Timer B, 64·T1) after it was
- *    dialled is given up: shed, not an error, and released on both sides.
- *    Errors are every other failure (timeout, kernel, ...).
+ *    dialled is given up: shed, not an error, and released on each daemon
+ *    that took a request of it (one that only ever answered busy holds
+ *    nothing).  Errors are every other failure (timeout, kernel, ...), also
+ *    released.
+ *
+ * The generator shares the lab's one CPU with both daemons, and reads
+ * answers late when it gets too little of it: a timeout whose timer fired
+ * more than LATE_TIMER_MS late is counted apart (LateTimeout).  (Lowering the
+ * daemons' priority instead starved them: SECURITY.md §7, run 10.)
  *
  * Reported: capacity, offered and completed rate, shed, errors by code,
  * p50/p90/p99 of the answered requests per op (the attempt that was served)
  * and of call setup (dial to confirmed, retries included), each daemon's
- * RSS at the start, middle and end of the load, and the SAs left after
- * release + linger.
+ * RSS at the start, middle and end of the load, the SAs left after
+ * release + linger, and the generator's event-loop delay and the CPU time
+ * of the three processes.
  *
  * `--size full` is the figure of issue 8: 1,000 clients per daemon, 200 calls/s
  * across 100 peers for 60 s.
  */
 import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
-import { SipsecClientError, type SipsecClient } from '../client/client.js';
+import { DEFAULT_TIMEOUT_MS, SipsecClientError, type SipsecClient } from '../client/client.js';
 import type { SuiteName } from '../kernel/algorithms.js';
 import { createTopology, type Topology } from '../lab/topology.js';
 import { toCsv } from './csv.js';
-import { ALICE, BOB, requireLab, rssOf, startDaemon, type Daemon } from './lab-env.js';
+import { ALICE, BOB, cpuSecondsOf, requireLab, rssOf, startDaemon, type Daemon } from './lab-env.js';
 import type { BenchResult, BenchSize, Check } from './results.js';
 import { fmtNs, fmtRatio, ratio, summarize, type Summary } from './stats.js';
 import { lineChart } from './svg.js';
@@ -37,6 +45,8 @@ import { lineChart } from './svg.js';
 const SUITE: SuiteName = 'aes-gcm-128';
 const OPS = ['offer', 'answer', 'confirm', 'release'] as const;
 type LoadOp = (typeof OPS)[number];
+/** The daemons: a (alice, offers and confirms) and b (bob, answers). */
+type Side = 'a' | 'b';
 /** Rows of the latency table: each request, all of them, and call setup (dial to confirmed, retries included). */
 const ROWS = [...OPS, 'all', 'setup'] as const;
 type Row = (typeof ROWS)[number];
@@ -72,6 +82,8 @@ const FLAT_SHARE = 0.1;
 const LATENCY_BOUND_MS = 1000;
 /** A call still refused this long after it was dialled is given up (SIP Timer B, 64·T1). */
 const GIVE_UP_MS = 32_000;
+/** A client timeout whose timer fired this much later than due: the generator itself was behind (see LateTimeout). */
+const LATE_TIMER_MS = 1000;
 /** Longest wait for the SAs to go after the linger. */
 const SAS_GONE_MS = 15_000;
 
@@ -120,11 +132,24 @@ export interface LoadFigures {
    * lab's CPU with both daemons, and a client times out an answer it was too busy to read.
    */
   generatorDelay: { p99: number; max: number };
+  /** CPU seconds each process used from the start of the open-loop run until its last call was over, and that time. */
+  cpu: { generator: number; a: number; b: number; wall: number };
 }
 
 /** A call given up while sipsecd still refused it (busy): load shed, not an error. */
 class Shed extends Error {
   override readonly name = 'Shed';
+}
+
+/**
+ * A request timed out on a timer that fired more than LATE_TIMER_MS late: the generator's
+ * event loop was that far behind, and the answer may have come in time and waited unread in
+ * the generator's own socket.  Still a failed call, counted apart from the timeouts the
+ * generator saw on time (the daemon did not answer within the client's timeout).
+ */
+class LateTimeout extends Error {
+  override readonly name = 'LateTimeout';
+  readonly code = 'timeout-late-timer';
 }
 
 /** What the calls of one phase record. */
@@ -171,21 +196,29 @@ export async function runLoad(spec: LoadSpec, onProgress: (what: string) => void
     };
     /**
      * One call on clients x (a) and y (b).  A busy refusal is retried after its hint; while setting up,
-     * only until `giveUpAt` (then Shed), a release always (what the call holds must go).
+     * only until `giveUpAt` (then Shed), a release always (what the call holds must go).  `held` gets
+     * each daemon that may hold part of the call: one that took a request of it (answered or not),
+     * not one that only ever refused it busy.
      */
-    const oneCall = async (callId: string, n: number, holdMs: number, giveUpAt: number, rec: Recorder) => {
+    const oneCall = async (callId: string, n: number, holdMs: number, giveUpAt: number, rec: Recorder, held: Set<Side>) => {
       const x = ca[n % spec.clients]!;
       const y = cb[n % spec.clients]!;
       const { aAddr, bAddr } = peerOf(n);
       const dialled = performance.now();
-      const request = async <T>(op: LoadOp, f: () => Promise<T>): Promise<T> => {
+      const request = async <T>(op: LoadOp, side: Side, f: () => Promise<T>): Promise<T> => {
         for (;;) {
           const t0 = performance.now();
           try {
             const r = await f();
+            held.add(side);
             rec.lat[op].push((performance.now() - t0) * 1e6);
             return r;
           } catch (e) {
+            if (!(e instanceof SipsecClientError) || e.code !== 'busy') held.add(side);
+            if (e instanceof SipsecClientError && e.code === 'timeout') {
+              const late = performance.now() - t0 - DEFAULT_TIMEOUT_MS;
+              if (late > LATE_TIMER_MS) throw new LateTimeout(`${e.message} (the timer fired ${(late / 1000).toFixed(1)} s late)`);
+            }
             if (!(e instanceof SipsecClientError) || e.code !== 'busy') throw e;
             rec.busy++;
             const wait = e.retryAfterMs ?? 1000;
@@ -194,18 +227,18 @@ export async function runLoad(spec: LoadSpec, onProgress: (what: string) => void
           }
         }
       };
-      const offer = await request('offer', () => x.offer({ callId, localUri: ALICE, peerUri: BOB, localAddress: aAddr }));
-      const answer = await request('answer', () => y.answer({ callId, localUri: BOB, peerUri: ALICE, mikey: offer.mikey, peerAddress: aAddr, localAddress: bAddr }));
-      await request('confirm', () => x.confirm({ callId, mikey: answer.mikey, peerAddress: bAddr }));
+      const offer = await request('offer', 'a', () => x.offer({ callId, localUri: ALICE, peerUri: BOB, localAddress: aAddr }));
+      const answer = await request('answer', 'b', () => y.answer({ callId, localUri: BOB, peerUri: ALICE, mikey: offer.mikey, peerAddress: aAddr, localAddress: bAddr }));
+      await request('confirm', 'a', () => x.confirm({ callId, mikey: answer.mikey, peerAddress: bAddr }));
       rec.lat.setup.push((performance.now() - dialled) * 1e6);
       if (holdMs) await sleep(holdMs);
-      await request('release', () => x.release(callId));
-      await request('release', () => y.release(callId));
+      await request('release', 'a', () => x.release(callId));
+      await request('release', 'b', () => y.release(callId));
     };
-    /** As a UA does when its call fails: release what either daemon holds of it. */
-    const cleanUp = async (callId: string, n: number) => {
-      await releaseQuietly(ca[n % spec.clients]!, callId);
-      await releaseQuietly(cb[n % spec.clients]!, callId);
+    /** As a UA does when its call fails: release what either daemon may hold of it (none after a busy-only daemon). */
+    const cleanUp = async (callId: string, n: number, held: Set<Side>) => {
+      if (held.has('a')) await releaseQuietly(ca[n % spec.clients]!, callId);
+      if (held.has('b')) await releaseQuietly(cb[n % spec.clients]!, callId);
     };
     const sum = (r: Recorder) => {
       const all = OPS.flatMap((op) => r.lat[op]);
@@ -215,7 +248,7 @@ export async function runLoad(spec: LoadSpec, onProgress: (what: string) => void
 
     onProgress(`${IDLE_CALLS} calls on the idle daemons (baseline)`);
     const idle = recorder();
-    for (let i = 0; i < IDLE_CALLS; i++) await oneCall(`idle-${i}`, i, 0, Infinity, idle);
+    for (let i = 0; i < IDLE_CALLS; i++) await oneCall(`idle-${i}`, i, 0, Infinity, idle, new Set());
 
     const ramp: RampStep[] = [];
     let next = 0;
@@ -229,12 +262,13 @@ export async function runLoad(spec: LoadSpec, onProgress: (what: string) => void
         Array.from({ length: k }, async () => {
           while (performance.now() < end) {
             const n = next++;
+            const held = new Set<Side>();
             try {
-              await oneCall(`ramp-${n}`, n, 0, performance.now() + GIVE_UP_MS, rec);
+              await oneCall(`ramp-${n}`, n, 0, performance.now() + GIVE_UP_MS, rec, held);
               completed++;
             } catch {
               errors++;
-              await cleanUp(`ramp-${n}`, n);
+              await cleanUp(`ramp-${n}`, n, held);
             }
           }
         }),
@@ -260,6 +294,8 @@ export async function runLoad(spec: LoadSpec, onProgress: (what: string) => void
     const sample = async () => rss.push({ t: (performance.now() - wall0) / 1000, a: await rssOf(da.pid), b: await rssOf(db.pid) });
     await sample();
     const sampler = setInterval(() => void sample().catch(() => undefined), 1000);
+    const cpuAt = async () => ({ generator: process.cpuUsage(), a: await cpuSecondsOf(da.pid), b: await cpuSecondsOf(db.pid) });
+    const cpu0 = await cpuAt();
     const loopDelay = monitorEventLoopDelay({ resolution: 20 });
     loopDelay.enable();
     const total = Math.round(spec.seconds * spec.rate);
@@ -282,8 +318,9 @@ export async function runLoad(spec: LoadSpec, onProgress: (what: string) => void
           const n = started++;
           const callId = `load-${n}`;
           const own = recorder();
+          const held = new Set<Side>();
           running.push(
-            oneCall(callId, n, spec.holdMs, performance.now() + GIVE_UP_MS, own)
+            oneCall(callId, n, spec.holdMs, performance.now() + GIVE_UP_MS, own, held)
               .then(
                 () => {
                   completed++;
@@ -292,11 +329,11 @@ export async function runLoad(spec: LoadSpec, onProgress: (what: string) => void
                 async (e: unknown) => {
                   if (e instanceof Shed) shed++;
                   else {
-                    const code = e instanceof SipsecClientError ? e.code : 'other';
+                    const code = e instanceof SipsecClientError || e instanceof LateTimeout ? e.code : 'other';
                     errorsByCode[code] = (errorsByCode[code] ?? 0) + 1;
                     errors.push(`${callId}: ${(e as Error).message}`);
                   }
-                  await cleanUp(callId, n);
+                  await cleanUp(callId, n, held);
                 },
               )
               .finally(() => {
@@ -315,6 +352,9 @@ export async function runLoad(spec: LoadSpec, onProgress: (what: string) => void
       const offeredSeconds = (performance.now() - wall0) / 1000;
       await Promise.all(running);
       const doneSeconds = (performance.now() - wall0) / 1000;
+      const cpu1 = await cpuAt();
+      const used = process.cpuUsage(cpu0.generator);
+      const cpu = { generator: (used.user + used.system) / 1e6, a: cpu1.a - cpu0.a, b: cpu1.b - cpu0.b, wall: doneSeconds };
       loopDelay.disable();
       clearInterval(sampler);
       await sample();
@@ -350,6 +390,7 @@ export async function runLoad(spec: LoadSpec, onProgress: (what: string) => void
         rssAt: { start: rss[0]!, middle, end: rss.at(-1)! },
         sasLeft,
         generatorDelay: { p99: loopDelay.percentile(99), max: loopDelay.max },
+        cpu,
       };
     } finally {
       clearInterval(sampler);
@@ -442,7 +483,8 @@ export function loadReport(size: BenchSize, f: LoadFigures): BenchResult {
         ],
         notes: [
           `busy refusals answered: ${f.busy}; each was retried after the daemon's retryAfterMs (a UA: 503 + Retry-After), until ${GIVE_UP_MS / 1000} s after dialling (Timer B).`,
-          `The load generator's own event-loop delay: p99 ${fmtNs(f.generatorDelay.p99)}, max ${fmtNs(f.generatorDelay.max)} (it shares the lab's CPU with both daemons; its clients time out answers it is too busy to read).`,
+          `The load generator's own event-loop delay: p99 ${fmtNs(f.generatorDelay.p99)}, max ${fmtNs(f.generatorDelay.max)} (it shares the lab's one CPU with both daemons); a timeout whose timer fired more than ${LATE_TIMER_MS / 1000} s late is counted as timeout-late-timer: the answer may have come in time and waited unread in the generator.`,
+          `CPU used until the last call was over (${f.cpu.wall.toFixed(1)} s, one CPU): generator ${f.cpu.generator.toFixed(1)} s, daemon a ${f.cpu.a.toFixed(1)} s, daemon b ${f.cpu.b.toFixed(1)} s.`,
           ...(f.errors.length ? [`first errors: ${f.errors.slice(0, 3).join('; ')}`] : []),
         ],
       },

@@ -36,6 +36,9 @@ import { SipsecClientError } from './errors.js';
 export { SipsecClientError } from './errors.js';
 export type { ArgsOf, ResultOf, SipsecEvent, EventName, Op } from '../agent/protocol.js';
 
+/** A request's timeout unless the connection or the request says otherwise: 15 s (the daemon's own is 10 s). */
+export const DEFAULT_TIMEOUT_MS = 15_000;
+
 export interface ReconnectOptions {
   /** Delay before the second connection attempt (the first is immediate); doubles after each failure.  Default 50 ms. */
   readonly initialDelayMs?: number;
@@ -44,7 +47,7 @@ export interface ReconnectOptions {
 }
 
 export interface ConnectOptions {
-  /** Default per-request timeout, reconnecting included; default 15 s (the daemon's own is 10 s). */
+  /** Default per-request timeout, reconnecting included; default DEFAULT_TIMEOUT_MS. */
   readonly timeoutMs?: number;
   /** Give up one connection attempt after this long; default 5 s. */
   readonly connectTimeoutMs?: number;
@@ -117,7 +120,7 @@ export class SipsecClient extends EventEmitter<{
   private constructor(path: string, sock: Socket, options: ConnectOptions) {
     super();
     this.#path = path;
-    this.#timeoutMs = options.timeoutMs ?? 15_000;
+    this.#timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
     this.#connectTimeoutMs = options.connectTimeoutMs ?? 5_000;
     this.#reconnect = options.reconnect === false ? false : { initialDelayMs: 50, maxDelayMs: 2_000, ...options.reconnect };
     this.#attach(sock);
