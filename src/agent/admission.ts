@@ -28,10 +28,11 @@
  * work is refused until the loop comes round again: each turn takes in about
  * `queueTargetMs` of new work and answers the rest `busy` at once, so the
  * turns, and with them the wait of every request read in them, stay short
- * however much arrives.  The first new request of a turn is admitted
- * whatever the delay (a turn made long by urgent work, or by other processes
- * taking the CPU, is not itself a backlog of new work, and the daemon always
- * makes progress).  The
+ * however much arrives.  The first MIN_NEW_PER_TURN new requests of a turn
+ * are admitted whatever the delay (a turn made long by urgent work, or by
+ * other processes taking the CPU, is not itself a backlog of new work; a
+ * few requests sent at once, a glare or a UA's first calls, are not
+ * refused on a slow host; and the daemon always makes progress).  The
  * latency the adaptive limit learns from counts the same wait: from the
  * turn's start, not from the admission.
  *
@@ -48,6 +49,8 @@
 
 /** The adaptive limit never goes below this: the daemon always makes progress. */
 const MIN_LIMIT = 2;
+/** New requests admitted in each turn of the event loop whatever their queue delay. */
+export const MIN_NEW_PER_TURN = 4;
 /** Length of one window of the refused/completed counts, ms. */
 const WINDOW_MS = 1000;
 /** Bounds of a retry hint, ms. */
@@ -110,7 +113,7 @@ export class Admission {
 
   /** Admit a request: returns the function to call when it is over, or undefined (refused: answer `busy`). */
   admit(urgent: boolean): (() => void) | undefined {
-    const queued = this.#now() - this.#lastTick > this.#queueTargetMs && this.#sinceTick > 0;
+    const queued = this.#now() - this.#lastTick > this.#queueTargetMs && this.#sinceTick >= MIN_NEW_PER_TURN;
     if (this.#inFlight >= this.#max || (!urgent && (queued || this.#inFlight >= this.limit))) {
       this.#roll().refused++;
       return undefined;

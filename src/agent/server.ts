@@ -77,8 +77,8 @@ export interface ServerLimits {
   /**
    * Queue delay past which new work is refused: a request read this long
    * after the event loop's turn began has waited at least that long unread
-   * (admission.ts); new work read later in that turn, but its first, is
-   * answered `busy`.
+   * (admission.ts); new work read later in that turn, but its first few,
+   * is answered `busy`.
    */
   readonly queueTargetMs: number;
   readonly requestTimeoutMs: number;
