@@ -96,7 +96,7 @@ export class Admission {
     this.#lastTick = this.#now();
   }
 
-  /** The event loop got round to its timers: a new turn begins, and the requests read in it have waited at least since now. */
+  /** The event loop got round to its timers: a new turn begins, and a request read later in it has waited at least since now. */
   tick(): void {
     this.#lastTick = this.#now();
     this.#sinceTick = 0;
