@@ -81,6 +81,7 @@ export class Admission {
   #lastTick: number;
   /** New work admitted since the last tick. */
   #sinceTick = 0;
+  #refusedFor = '';
   #meanMs: number | undefined;
   #window: { start: number; done: number; refused: number };
   #previous = { done: 0, refused: 0 };
@@ -102,6 +103,11 @@ export class Admission {
     this.#sinceTick = 0;
   }
 
+  /** Why the last refusal happened, for its message. */
+  get refusedFor(): string {
+    return this.#refusedFor;
+  }
+
   get inFlight(): number {
     return this.#inFlight;
   }
@@ -116,6 +122,10 @@ export class Admission {
     const queued = this.#now() - this.#lastTick > this.#queueTargetMs && this.#sinceTick >= MIN_NEW_PER_TURN;
     if (this.#inFlight >= this.#max || (!urgent && (queued || this.#inFlight >= this.limit))) {
       this.#roll().refused++;
+      this.#refusedFor =
+        !queued || this.#inFlight >= this.#max
+          ? `${this.#inFlight} requests in flight, limit ${urgent ? this.#max : this.limit}`
+          : `requests waited over ${this.#queueTargetMs} ms unread`;
       return undefined;
     }
     if (!urgent) this.#sinceTick++;

@@ -354,7 +354,7 @@ class Connection {
     const over = this.admission.admit(URGENT.has(op as Op));
     if (!over) {
       const retryAfterMs = this.admission.retryAfterMs();
-      return this.#fail(id, { code: 'busy', message: `sipsecd is at capacity (${this.admission.inFlight} requests in flight): retry in ${retryAfterMs} ms`, retryAfterMs });
+      return this.#fail(id, { code: 'busy', message: `sipsecd is at capacity (${this.admission.refusedFor}): retry in ${retryAfterMs} ms`, retryAfterMs });
     }
     const parsed = this.#parse(id, op as Op, msg.args);
     if (!parsed) return over();

@@ -27,6 +27,7 @@ describe('admission', () => {
     const held = [a.admit(false), a.admit(false), a.admit(true)];
     expect(held.every((h) => h !== undefined)).toBe(true);
     expect(a.admit(false)).toBeUndefined();
+    expect(a.refusedFor).toBe('3 requests in flight, limit 3');
     expect(a.admit(true)).toBeUndefined();
     held[0]!();
     held[0]!(); // twice is once
@@ -78,6 +79,7 @@ describe('admission', () => {
     // The turn has gone on past the target: what is read now has waited at least that long.
     clock.t += 20;
     expect(a.admit(false)).toBeUndefined();
+    expect(a.refusedFor).toBe('requests waited over 50 ms unread');
     expect(a.admit(true)).toBeDefined();
     a.tick();
     expect(a.admit(false)).toBeDefined();
