@@ -6,9 +6,11 @@
  * and its reserved SPI given back to the kernel.  An established call can
  * hold an offer too (a rekey or move by re-INVITE): when that offer expires
  * the call itself stays, on its current SAs.  A callee's call whose pair is
- * prepared while it rings (`prepare`) waits for `activate` at most `ttlMs`;
- * not accepted by then (the UA is gone, its CANCEL lost), the pair is given
- * back as on `release`.
+ * prepared while it rings (`prepare`), and a caller's whose pair is
+ * installed from a 1xx's answer (`confirm` early), wait for the step that
+ * adds the policies (`activate`, the 2xx's `confirm`) at most `ttlMs`; not
+ * done by then (the UA is gone, its CANCEL lost), the pair is given back as
+ * on `release`.
  */
 import type { InitiatorState } from '../mikey/initiator.js';
 import type { CallInfo } from './protocol.js';
@@ -97,6 +99,11 @@ export class CallTable {
   /** A call whose SAs are installed. */
   established(info: CallInfo): void {
     this.#calls.set(info.callId, { info });
+  }
+
+  /** The pending offer of a call, left in the table's care. */
+  pendingOf(callId: string): PendingOffer | undefined {
+    return this.#calls.get(callId)?.pending;
   }
 
   /** Take the pending offer of a call (it leaves the table's care). */

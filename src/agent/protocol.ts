@@ -39,8 +39,12 @@ export const argSchemas = {
   prepare: answerArgs,
   /** The user accepted a prepared call: its SAs take over the traffic (policies, or a make-before-break switch). */
   activate: z.strictObject({ callId }),
-  /** The UA received the 200 OK: verify the responder's MIKEY message and install SAs. */
-  confirm: z.strictObject({ callId, mikey, peerAddress: ipAddress, sdp: z.string().max(32 * 1024).optional() }),
+  /**
+   * The UA received the 200 OK: verify the responder's MIKEY message and install SAs.  `early`: the
+   * message came in a 1xx (183 while the callee rings): verify it and install both SAs but no policy;
+   * the `confirm` of the 2xx then adds the policies if its message is the same bytes.
+   */
+  confirm: z.strictObject({ callId, mikey, peerAddress: ipAddress, sdp: z.string().max(32 * 1024).optional(), early: z.boolean().optional() }),
   /** The call ended (BYE, CANCEL, failure): release its SAs (they linger, see `linger`). */
   release: z.strictObject({ callId }),
   status: z.strictObject({}),

@@ -18,6 +18,15 @@
  * the make-before-break switch for a peer with SAs), leaving only the second
  * inside the answering delay.  A prepared call that ends (release) or is not
  * activated within PREPARED_TTL_MS gives its pair back.
+ *
+ * The caller splits `confirm` alike when the callee sends its answer in a
+ * 183 while it rings: `confirm` with `early` verifies that copy and installs
+ * both SAs, no policy (a copy that fails changes nothing: SIP does not
+ * protect a 1xx, the 2xx's copy is then verified in full); the 2xx's
+ * `confirm` finds the same bytes (RFC 3261 §13.2.1: the 2xx repeats the
+ * answer) and only adds the policies.  It is not verified twice (the offer's
+ * state is single-use and was spent); other bytes (a 2xx from another fork)
+ * are refused and the pair given back.
  */
 import { KernelAlgorithmError, KernelError } from '../kernel/errors.js';
 import type { KernelIpsec } from '../kernel/types.js';
@@ -82,6 +91,11 @@ export class SipsecService {
   private readonly preparedLostGlare = new Set<string>();
   private readonly now: () => number;
   private readonly startedAt: number;
+  /**
+   * Callers' calls whose pair a 1xx's answer installed (`confirm` early), until the 2xx's `confirm`: that
+   * MIKEY message, and what glare detection needs of the spent offer (`markGlare`).
+   */
+  private readonly confirmedEarly = new Map<string, { mikey: Buffer; csbId: number; localAddress: string }>();
   /** Per call id: the end of the requests on it that are queued or running (see inCallOrder). */
   private readonly callQueue = new Map<string, Promise<void>>();
 
@@ -261,41 +275,51 @@ export class SipsecService {
       this.preparedLostGlare.add(a.callId);
       this.d.log.info('glare: the ringing call\'s exchange loses to our offer', { callId: a.callId });
     }
-    this.calls.prepared(this.info(a.callId, who(ctx), a.localUri, a.peerUri, 'prepared'), PREPARED_TTL_MS, async () => {
-      this.natOnActivate.delete(a.callId);
-      this.preparedLostGlare.delete(a.callId);
-      this.owners.release(a.callId);
-      if (await this.d.registry.discard(a.callId)) this.d.log.info('prepared sas given back', { callId: a.callId });
-    });
+    this.calls.prepared(this.info(a.callId, who(ctx), a.localUri, a.peerUri, 'prepared'), PREPARED_TTL_MS, () => this.unprepare(a.callId));
     return { mikey: b64(outcome.response), contentType: 'application/mikey', sas };
+  }
+
+  /** A prepared call (either side) ends before its policies: its pair goes. */
+  private async unprepare(callId: string): Promise<void> {
+    this.natOnActivate.delete(callId);
+    this.preparedLostGlare.delete(callId);
+    this.confirmedEarly.delete(callId);
+    this.owners.release(callId);
+    if (await this.d.registry.discard(callId)) this.d.log.info('prepared sas given back', { callId });
   }
 
   /** The callee accepted a prepared call: its pair takes over the peer's traffic. */
   private async activate(a: ParsedArgsOf<'activate'>, ctx: RequestContext): Promise<ResultOf<'activate'>> {
     this.owners.check(a.callId, who(ctx));
-    const info = this.calls.get(a.callId);
-    if (!info || !this.calls.takePrepared(a.callId)) throw new RequestError('not-prepared', `call ${a.callId} has no prepared SAs`);
+    return { sas: await this.activatePrepared(a.callId) };
+  }
+
+  /** A prepared pair (callee's `prepare`, caller's early `confirm`) takes over the peer's traffic: the policies. */
+  private async activatePrepared(callId: string): Promise<SaInfo[]> {
+    const info = this.calls.get(callId);
+    if (!info || !this.calls.takePrepared(callId)) throw new RequestError('not-prepared', `call ${callId} has no prepared SAs`);
+    this.confirmedEarly.delete(callId);
     let snap: PeerSnapshot;
-    const lostGlare = this.preparedLostGlare.delete(a.callId);
+    const lostGlare = this.preparedLostGlare.delete(callId);
     try {
-      snap = await this.d.registry.activate(a.callId, { joinPair: lostGlare });
+      snap = await this.d.registry.activate(callId, { joinPair: lostGlare });
     } catch (e) {
       // Nothing of the call is left in the kernel (registry.activate): the call ends.
-      await this.calls.drop(a.callId);
-      this.natOnActivate.delete(a.callId);
-      this.owners.release(a.callId);
+      await this.calls.drop(callId);
+      this.natOnActivate.delete(callId);
+      this.owners.release(callId);
       const failure = kernelFailure(e);
-      this.d.log.error('sas not activated', { callId: a.callId, peer: info.peerUri, code: failure.code, reason: failure.message });
+      this.d.log.error('sas not activated', { callId, peer: info.peerUri, code: failure.code, reason: failure.message });
       throw failure;
     } finally {
       this.d.save();
     }
-    const nat = this.natOnActivate.get(a.callId);
-    this.natOnActivate.delete(a.callId);
+    const nat = this.natOnActivate.get(callId);
+    this.natOnActivate.delete(callId);
     if (nat) this.d.nat?.keepalives.track(nat.key, nat.peer, nat.port);
     this.calls.established({ ...info, state: 'established' });
-    this.d.log.info('sas activated', { callId: a.callId, peer: snap.peer, in: formatSpi(snap.inSpi), out: formatSpi(snap.outSpi) });
-    return { sas: saInfos(snap, a.callId) };
+    this.d.log.info('sas activated', { callId, peer: snap.peer, in: formatSpi(snap.inSpi), out: formatSpi(snap.outSpi) });
+    return saInfos(snap, callId);
   }
 
   /**
@@ -354,6 +378,9 @@ export class SipsecService {
 
   private async confirm(a: ParsedArgsOf<'confirm'>, ctx: RequestContext): Promise<ResultOf<'confirm'>> {
     this.owners.check(a.callId, who(ctx));
+    if (a.early) return this.confirmEarly(a, ctx);
+    const early = this.confirmedEarly.get(a.callId);
+    if (early) return this.confirmAfterEarly(a, early.mikey);
     const info = this.calls.get(a.callId);
     const pending = this.calls.takePending(a.callId);
     if (!info || !pending) throw new RequestError('not-offered', `call ${a.callId} has no offer waiting for a response`);
@@ -390,6 +417,64 @@ export class SipsecService {
     );
     this.calls.established({ ...info, state: 'established' });
     return { sas };
+  }
+
+  /**
+   * `confirm` of a 1xx's answer: verified as the 2xx's would be, both SAs
+   * installed under the peer's reqid, no policy (registry `prepare`); the
+   * call is `prepared` until the 2xx's `confirm`.  A message that fails
+   * leaves the offer waiting (`keepOnFailure`).  Only for a new call whose
+   * offer did not lose a glare tie-break (its pair would not be installed,
+   * see `markGlare`): `not-early` otherwise, nothing changed.
+   */
+  private async confirmEarly(a: ParsedArgsOf<'confirm'>, ctx: RequestContext): Promise<ResultOf<'confirm'>> {
+    const info = this.calls.get(a.callId);
+    const pending = this.calls.pendingOf(a.callId);
+    if (!info || !pending) throw new RequestError('not-offered', `call ${a.callId} has no offer waiting for a response`);
+    if (info.state !== 'offered' || this.glareLost.has(pending)) {
+      throw new RequestError('not-early', `call ${a.callId} cannot be confirmed early (${info.state === 'offered' ? 'glare' : 'a rekey'}): confirm the 2xx`);
+    }
+    const { creds } = this.peer(info.peerUri);
+    const mikey = Buffer.from(a.mikey, 'base64');
+    let result: ExchangeResult;
+    try {
+      result = verifyResponse(pending.state, mikey, { credentials: creds, now: this.now, observedPeerAddr: a.peerAddress, keepOnFailure: true });
+    } catch (e) {
+      const failure = mikeyFailure(e);
+      this.d.log.warn('early answer rejected', { callId: a.callId, peer: info.peerUri, reason: failure.message });
+      throw failure;
+    }
+    this.calls.takePending(a.callId);
+    const sas = await this.install(
+      { callId: a.callId, owner: ctx.caller.uid, localUri: info.localUri, peerUri: info.peerUri },
+      result,
+      'initiator',
+      a.sdp,
+      (call, plan) => this.d.registry.prepare(call, plan),
+      async () => {
+        await this.d.kernel.deleteSa({ dst: pending.localAddress, spi: pending.inboundSpi, proto: 'esp' }).catch(() => undefined);
+        await this.calls.drop(a.callId);
+        this.owners.release(a.callId);
+      },
+    );
+    this.confirmedEarly.set(a.callId, { mikey, csbId: pending.state.facts.csbId, localAddress: pending.localAddress });
+    this.calls.prepared({ ...info, state: 'prepared' }, PREPARED_TTL_MS, () => this.unprepare(a.callId));
+    return { sas };
+  }
+
+  /**
+   * The 2xx's `confirm` after an early one: the same message (byte for
+   * byte) adds the policies; any other is refused (`answer-changed`) and the
+   * prepared pair given back: the offer's state was spent on the first.
+   */
+  private async confirmAfterEarly(a: ParsedArgsOf<'confirm'>, early: Buffer): Promise<ResultOf<'confirm'>> {
+    if (!early.equals(Buffer.from(a.mikey, 'base64'))) {
+      await this.calls.drop(a.callId); // unprepare: the pair goes, the owner is released
+      this.d.save();
+      this.d.log.warn('2xx answer differs from the early one', { callId: a.callId });
+      throw new RequestError('answer-changed', `the 2xx's MIKEY message for call ${a.callId} is not the one confirmed early`, { warning: '399 sipsec "MIKEY: answer changed"' });
+    }
+    return { sas: await this.activatePrepared(a.callId) };
   }
 
   /**
@@ -476,7 +561,10 @@ export class SipsecService {
    * prepared exchange that lost is remembered (the returned `true`): at
    * activate it joins the peer's pair in place if our winning offer's pair is
    * already there, and its prepared SAs go; if not, it is activated as usual
-   * and our confirm replaces it, as above.
+   * and our confirm replaces it, as above.  Our offer confirmed early
+   * (`confirmEarly`, its state spent) is a prepared call too: it is compared
+   * by the CSB ID kept for it, a loss is remembered the same way, and its
+   * 2xx's `confirm` activates it as above.
    *
    * This covers the crossing both daemons see: each side's offer went out
    * before it answered the other's (two INVITEs in flight at once).  A half
@@ -493,6 +581,17 @@ export class SipsecService {
       if (glareWinner(ours, answered) === answered) {
         this.glareLost.add(pending);
         this.d.log.info('glare: our offer loses to the exchange answered', { callId: info.callId, answered: callId });
+      } else {
+        answeredLost = true;
+      }
+    }
+    // Our offers confirmed early are prepared calls: one that loses joins the winner's pair at its 2xx's confirm.
+    for (const [id, early] of this.confirmedEarly) {
+      const info = this.calls.get(id);
+      if (id === callId || !info || early.localAddress !== localAddress || !sameUri(info.peerUri, answered.initiatorUri)) continue;
+      if (glareWinner({ initiatorUri: info.localUri, csbId: early.csbId }, answered) === answered) {
+        this.preparedLostGlare.add(id);
+        this.d.log.info('glare: our offer confirmed early loses to the exchange answered', { callId: id, answered: callId });
       } else {
         answeredLost = true;
       }

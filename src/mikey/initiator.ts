@@ -9,7 +9,9 @@
  * InitiatorState holds the TGK (PSK/PKE) or the DH private value (DH/DHHMAC)
  * and a MAC key: it never prints them (JSON / inspect show facts only), and
  * `serializeState` — for the CLI's 0600 --state file — is the one way out.
- * The state is single-use: `verifyResponse` wipes it, success or failure.
+ * The state is single-use: `verifyResponse` wipes it, success or failure
+ * (a failure leaves it with `keepOnFailure`: a copy of the answer that SIP did
+ * not protect, a 1xx's, may be forged; the 2xx's copy is checked next).
  */
 import { DhKeyPair, type OakleyGroup } from './dh.js';
 import { isIPv4 } from 'node:net';
@@ -126,6 +128,12 @@ export interface VerifyOptions {
   /** The responder's address as SIP saw it (its answer's source / SDP): docs/PROFILE.md §10. */
   readonly observedPeerAddr?: string;
   readonly now?: () => number;
+  /**
+   * A response that fails leaves the state as it was (wiped only on
+   * success): the response came in a SIP 1xx (RFC 3261 §13.2.1), which the
+   * 2xx repeats, and a forged 1xx must not spend the offer.
+   */
+  readonly keepOnFailure?: boolean;
 }
 
 /** The response's map must keep every field we sent and fill every placeholder. */
@@ -183,9 +191,11 @@ function natOfResponse(state: InitiatorState, got: readonly IpsecCs[], family: 4
 
 /**
  * Check the R_MESSAGE and derive the SAs.  An Error message from the peer
- * throws MikeyError with the peer's first Err no.  The state is wiped.
+ * throws MikeyError with the peer's first Err no.  The state is wiped
+ * (on failure too, unless `keepOnFailure`).
  */
 export function verifyResponse(state: InitiatorState, response: Uint8Array, opts: VerifyOptions): ExchangeResult {
+  let verified = false;
   try {
     const nowMs = (opts.now ?? Date.now)();
     if (state.expired(nowMs)) throw new MikeyError(ErrNo.UNSPECIFIED, 'offer state expired');
@@ -208,7 +218,7 @@ export function verifyResponse(state: InitiatorState, response: Uint8Array, opts
       checkIdentity(idText(responderId(msg)), state.facts.peerId, 'IDr');
       const nat = natOfResponse(state, cs, family, opts.observedPeerAddr);
       checkCompletedMap(state.offeredCs, nat.cs, family);
-      return deriveExchangeResult({
+      const result = deriveExchangeResult({
         mikeyMode: state.mode,
         tgk,
         csbId: state.facts.csbId,
@@ -222,11 +232,13 @@ export function verifyResponse(state: InitiatorState, response: Uint8Array, opts
         negotiated: suiteOfPolicy(state.policy),
         ...(nat.encap ? { encap: nat.encap } : {}),
       });
+      verified = true;
+      return result;
     } finally {
       tgk.fill(0);
     }
   } finally {
-    state.wipe();
+    if (verified || !opts.keepOnFailure) state.wipe();
   }
 }
 

@@ -5,11 +5,16 @@
  *
  * Ordering beyond seed 003, so that no media packet is lost at call start:
  *   callee: INVITE -> 180 Ringing -> prepare (MIKEY response, SAs in, no policy)
+ *           -> 183 Session Progress (SDP answer + MIKEY response)
  *           ... rings ... accept -> activate (policies) -> 200 OK -> ACK -> media
- *   caller: 200 OK -> confirm (SAs installed) -> ACK -> media
- * The callee's key exchange runs while it rings, so that accepting costs
- * only the policy switch; a call that ends while ringing gives the prepared
- * SAs back (release).
+ *   caller: 183 -> confirm early (MIKEY verified, SAs in, no policy)
+ *           ... 200 OK (same body) -> confirm (policies) -> ACK -> media
+ * Both key exchanges run while the callee rings, so that accepting costs
+ * each side only its policies; a call that ends while ringing gives the
+ * prepared SAs back (release).  The 183 previews the answer the 200 OK
+ * carries byte for byte (RFC 3261 §13.2.1); without a 183, or when its
+ * MIKEY fails (a 1xx is not protected: a forged one must not end the call),
+ * the caller confirms the 200 OK's in full.
  * An offer sipsecd refuses gets 488 + Warning + the MIKEY error message
  * (application/mikey); one sipsecd has no capacity for (`busy`) gets 503 +
  * Retry-After, and a caller whose own sipsecd is busy fails the call
@@ -20,7 +25,10 @@
  * re-INVITE with a new MIKEY offer rekeys; sent from a new address (`move`,
  * mobility) it moves the call: the callee takes the new Contact as remote
  * target and, from the re-INVITE's ACK on, sends media to the new SDP address.  With forking only the first
- * 2xx is keyed; any other 2xx is ACKed and hung up.
+ * 2xx is keyed; any other 2xx is ACKed and hung up.  A caller that confirmed
+ * one fork's 183 early is bound to that answer: a 2xx from another fork
+ * carries another MIKEY response, sipsecd refuses it (`answer-changed`, the
+ * offer is spent) and gives the early pair back; that call fails (ACK, BYE).
  */
 import { digestAuthorization } from '../digest.js';
 import { SipBodyError, SipError } from '../errors.js';
@@ -55,7 +63,8 @@ export interface Keying {
   /** `answer` without the policies, while the callee rings; `activate` at accept. */
   prepare(args: AnswerArgs): Promise<{ mikey: string; sas: readonly unknown[] }>;
   activate(callId: string): Promise<{ sas: readonly unknown[] }>;
-  confirm(args: { callId: string; mikey: string; peerAddress: string; sdp?: string }): Promise<{ sas: readonly unknown[] }>;
+  /** The 2xx's answer: verify, SAs and policies; `early`: a 1xx's answer, SAs without policies (the 2xx's `confirm` adds them). */
+  confirm(args: { callId: string; mikey: string; peerAddress: string; sdp?: string; early?: boolean }): Promise<{ sas: readonly unknown[] }>;
   release(callId: string): Promise<{ released: boolean }>;
 }
 
@@ -77,15 +86,18 @@ export interface UaOptions {
   readonly userAgent?: string;
   /** How long an incoming call rings (after 180) before this UA accepts it, ms; 0 (default): at once. */
   readonly ringMs?: number;
+  /** Callee: send the answer (SDP + MIKEY response) in a 183 as soon as sipsecd prepared it (default true). */
+  readonly earlyAnswer?: boolean;
 }
 
 /**
  * The instants of call setup that seed 003 fig. 12 timestamps (X1-X6 on the
  * caller, Y1-Y5 on the callee), plus when each side's session is ready:
  *
- *   caller: dial, invite-sent, ringing-received (first 180), ok-received
- *           (first 2xx), sas-installed (sipsecd confirmed), ack-sent,
- *           session-ready (media started)
+ *   caller: dial, invite-sent, ringing-received (first 180), sas-prepared
+ *           (sipsecd confirmed a 183's answer: SAs in, no policy), ok-received
+ *           (first 2xx), sas-installed (sipsecd confirmed: policies in),
+ *           ack-sent, session-ready (media started)
  *   callee: invite-received, ringing-sent, sas-prepared (sipsecd prepared,
  *           while ringing or after accept), accepted (this UA auto-answers
  *           `ringMs` after ringing), sas-installed (sipsecd activated), ok-sent,
@@ -127,8 +139,12 @@ interface Call {
   ipsec: boolean;
   /** sipsecd holds state for this call: release it at the end. */
   keyed: boolean;
-  /** UAS: settles when sipsecd's `prepare` has (the release waits for it). */
+  /** Settles when sipsecd's `prepare` (UAS) or early `confirm` (UAC) has: the release waits for it. */
   preparing?: Promise<unknown>;
+  /** UAS: the body of the 183 (SDP answer + MIKEY response), which the 200 OK repeats byte for byte. */
+  answerBody?: { contentType: string; body: Uint8Array };
+  /** UAC: a 1xx's answer sent to sipsecd (`confirm` early); `installed` tells whether it took it. */
+  early?: { tag: string | null; installed: Promise<boolean> };
   dialog?: Dialog;
   invite?: SipRequest;
   inviteTx?: ServerTransaction;
@@ -350,6 +366,7 @@ export class UserAgent implements TransactionUser {
             this.#mark('ringing-received', call.id);
           }
           this.log({ event: 'provisional', callId: call.id, status: res.status });
+          if (res.status > 100 && res.body.length > 0) this.#onEarlyAnswer(call, res);
           return;
         }
         if (res.status < 300) {
@@ -374,6 +391,35 @@ export class UserAgent implements TransactionUser {
     call.inviteClientTx = tx;
     this.#mark('invite-sent', call.id);
     this.log({ event: 'invite-sent', callId: call.id, bytes: tx.size, transport: tx.target.transport, mikey: call.ipsec });
+  }
+
+  /**
+   * A 1xx with the callee's answer (its 183 while it rings): sipsecd
+   * verifies the MIKEY response and installs the SA pair, no policy, so
+   * that the 2xx costs only the policies.  Only the first such answer, on a
+   * call that keys and is not being cancelled.  One sipsecd refuses changes
+   * nothing: logged, and the 2xx is confirmed in full.
+   */
+  #onEarlyAnswer(call: Call, res: SipResponse): void {
+    if (!call.ipsec || !call.keyed || call.cancelled || call.ended || call.dialog !== undefined || call.early !== undefined) return;
+    const parts = safe(() => extractSipsecParts(header(res, 'Content-Type') ?? 'application/octet-stream', res.body));
+    const flow = parts?.sdp === undefined ? undefined : safe(() => mediaFlows(parts.sdp!)[0]);
+    if (parts?.mikey === undefined || flow === undefined) return;
+    this.log({ event: 'early-confirm-request', callId: call.id, status: res.status });
+    const installed = this.keying.confirm({ callId: call.id, mikey: b64(parts.mikey), peerAddress: flow.address, sdp: parts.sdp, early: true }).then(
+      ({ sas }) => {
+        this.#mark('sas-prepared', call.id);
+        this.log({ event: 'sas-prepared', callId: call.id, role: 'caller', sas: sas.length });
+        return true;
+      },
+      (e: unknown) => {
+        const code = (e as { code?: unknown }).code;
+        this.log({ event: 'early-confirm-failed', callId: call.id, code: typeof code === 'string' ? code : 'error', detail: (e as Error).message });
+        return false;
+      },
+    );
+    call.early = { tag: safe(() => toHeader(res).tag) ?? null, installed };
+    call.preparing = installed;
   }
 
   async #onInviteFailure(call: Call, fromTag: string, res: SipResponse, onEstablished: () => void): Promise<void> {
@@ -437,7 +483,9 @@ export class UserAgent implements TransactionUser {
           this.log({ event: 'fallback', callId: call.id, to: 'clear', reason: '2xx without MIKEY' });
           await this.#release(call);
         } else {
-          this.log({ event: 'confirm-request', callId: call.id });
+          // After an early confirm sipsecd adds only the policies if this is the 183's answer, refuses any other.
+          const early = call.early !== undefined && (await call.early.installed);
+          this.log({ event: 'confirm-request', callId: call.id, early, ...(early && call.early!.tag !== tag ? { fork: 'other' } : {}) });
           const { sas } = await this.keying.confirm({ callId: call.id, mikey: b64(parts.mikey), peerAddress: flow.address, sdp: parts.sdp });
           this.#mark('sas-installed', call.id);
           this.log({ event: 'sas-installed', callId: call.id, role: 'caller', sas: sas.length });
@@ -700,6 +748,7 @@ export class UserAgent implements TransactionUser {
         () => undefined,
       );
     }
+    const progress = keyed && this.opts.earlyAnswer !== false ? this.#sessionProgress(call, req, tx, localTag, sdp, prepared!) : undefined;
     await this.#ring(prepared);
     if (call.ended) return; // CANCELled while ringing: #end released what sipsecd prepared
     // This UA answers by itself: it accepts the call `ringMs` after it rings.
@@ -712,7 +761,8 @@ export class UserAgent implements TransactionUser {
         const { sas } = await this.keying.activate(call.id);
         this.#mark('sas-installed', call.id);
         this.log({ event: 'sas-installed', callId: call.id, role: 'callee', sas: sas.length });
-        body = buildSipsecBody({ mikey: unb64(mikey), sdp });
+        await progress; // the 183 goes before the 200 OK, whose body is its body
+        body = call.answerBody ??= buildSipsecBody({ mikey: unb64(mikey), sdp });
       } catch (e) {
         const extra = (e as { extra?: Record<string, unknown> }).extra ?? {};
         const code = (e as { code?: unknown }).code;
@@ -757,6 +807,35 @@ export class UserAgent implements TransactionUser {
       call.okTimer = this.layer.clock.after(interval, again);
     };
     call.okTimer = this.layer.clock.after(interval, again);
+  }
+
+  /**
+   * 183 Session Progress with the answer (SDP + MIKEY response) once
+   * sipsecd prepared it, so that the caller keys while we ring.  RFC 3261
+   * §13.2.1: an answer in an unreliable 1xx is a preview of the 2xx's, which
+   * must carry the same: the body is kept (`answerBody`) for the 200 OK.
+   * Nothing is sent if sipsecd refused (the 488 follows) or the call ended.
+   */
+  async #sessionProgress(call: Call, req: SipRequest, tx: ServerTransaction, localTag: string, sdp: string, prepared: Promise<{ mikey: string }>): Promise<void> {
+    const mikey = await prepared.then(
+      (r) => r.mikey,
+      () => undefined,
+    );
+    // The media socket is bound before our SDP goes out (#openMedia).
+    if (mikey === undefined || call.ended || !(await this.#openMedia(call))) return;
+    if (call.ended) {
+      await this.#stopMedia(call); // CANCELled while the socket was bound
+      return;
+    }
+    const body = (call.answerBody = buildSipsecBody({ mikey: unb64(mikey), sdp }));
+    tx.respond(
+      buildResponse(req, 183, {
+        toTag: localTag,
+        headers: [{ name: 'Contact', value: this.#contact }, { name: 'Content-Type', value: body.contentType }],
+        body: body.body,
+      }),
+    );
+    this.log({ event: 'progress-sent', callId: call.id, status: 183, bytes: body.body.length });
   }
 
   /** Ring `ringMs` (the user picks up); an offer sipsecd refuses ends the ringing at once. */

@@ -11,6 +11,7 @@
  *   ipsec: true                         # offer/require MIKEY
  *   fallback: refuse                    # refuse | clear, when the peer cannot do MIKEY
  *   multipart: true                     # false: a legacy UA that answers 415 to multipart
+ *   earlyAnswer: true                   # callee: answer (SDP + MIKEY) in a 183 while ringing
  *   media: { port: 40000, rate: 50 }    # RTP-like packets per second
  *   expires: 300
  */
@@ -33,6 +34,7 @@ const schema = z.strictObject({
   ipsec: z.boolean().default(true),
   fallback: z.enum(['refuse', 'clear']).default('refuse'),
   multipart: z.boolean().default(true),
+  earlyAnswer: z.boolean().default(true),
   media: z.strictObject({ port: port.default(40000), rate: z.number().min(1).max(1000).default(50) }).default({ port: 40000, rate: 50 }),
   expires: z.number().int().min(0).max(86400).default(300),
 });
@@ -80,6 +82,7 @@ export function parseUaConfig(text: string): UaConfig {
       ipsec: c.ipsec,
       fallback: c.fallback,
       multipart: c.multipart,
+      earlyAnswer: c.earlyAnswer,
       mediaPort: c.media.port,
       expires: c.expires,
     },

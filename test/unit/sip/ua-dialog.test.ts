@@ -54,8 +54,8 @@ class FakeKeying implements Keying {
     this.ops.push(`activate ${callId}`);
     return { sas: [{}, {}] };
   }
-  async confirm(a: { mikey: string }) {
-    this.trace.push(`${this.name}:confirm`);
+  async confirm(a: { mikey: string; early?: boolean }) {
+    this.trace.push(`${this.name}:confirm${a.early ? '-early' : ''}`);
     expect(Buffer.from(a.mikey, 'base64').toString()).toBe('answer-bytes');
     return { sas: [{}, {}] };
   }
@@ -247,7 +247,7 @@ describe('UA call flow', () => {
     const t = p.trace;
     expect(t.indexOf('wire:180')).toBeLessThan(t.indexOf('bob:prepare'));
     const of = (who: string) => marks.filter((m) => m.startsWith(`${who}:`)).map((m) => m.split(':')[1]);
-    expect(of('alice')).toEqual(['dial', 'invite-sent', 'ringing-received', 'ok-received', 'sas-installed', 'ack-sent', 'session-ready']);
+    expect(of('alice')).toEqual(['dial', 'invite-sent', 'ringing-received', 'sas-prepared', 'ok-received', 'sas-installed', 'ack-sent', 'session-ready']);
     expect(of('bob')).toEqual(['invite-received', 'ringing-sent', 'accepted', 'sas-prepared', 'sas-installed', 'ok-sent', 'ack-received', 'session-ready']);
     expect(marks.every((m) => m.endsWith(':true:true'))).toBe(true);
   });

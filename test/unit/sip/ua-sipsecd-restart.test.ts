@@ -34,8 +34,8 @@ const handlers: Handlers = {
     handled.push(`offer ${callId}`);
     return { mikey: b64('alice-offer'), contentType: 'application/mikey' };
   },
-  confirm: async ({ callId }) => {
-    handled.push(`confirm ${callId}`);
+  confirm: async ({ callId, early }) => {
+    handled.push(`confirm ${callId}${early ? ' early' : ''}`);
     keyed.add(callId);
     return { sas: SAS };
   },
@@ -114,12 +114,12 @@ describe('UA across a sipsecd restart', () => {
     const { alice, events } = await callSetup();
     const c = await alice.call('sip:bob@10.0.0.2');
     expect(await c.established).toBe(true);
-    expect(handled).toEqual([`offer ${c.callId}`, `confirm ${c.callId}`]);
+    expect(handled).toEqual([`offer ${c.callId}`, `confirm ${c.callId} early`, `confirm ${c.callId}`]); // bob's 183, then his 200 OK
     await stop();
     await start();
     const out = await alice.hangup(c.callId);
     expect(out).toMatchObject({ ok: true, status: 200 });
-    expect(handled).toEqual([`offer ${c.callId}`, `confirm ${c.callId}`, `release ${c.callId}`]);
+    expect(handled).toEqual([`offer ${c.callId}`, `confirm ${c.callId} early`, `confirm ${c.callId}`, `release ${c.callId}`]);
     expect(events.find((e) => e.event === 'released')).toMatchObject({ callId: c.callId, released: true });
     expect(keyed.size).toBe(0);
   });
