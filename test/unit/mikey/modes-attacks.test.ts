@@ -94,6 +94,27 @@ describe('responder refuses attacks with the right ErrNo and an Error message', 
     expect(unauth!.payloads.map((p) => p.kind)).toEqual(['t', 'err']);
   });
 
+  it('initiator: the state is single-use (wiped after a failure too); keepOnFailure keeps it for the genuine response (a forged SIP 1xx)', async () => {
+    const a = offer();
+    const out = await respond(a.message, ropts());
+    if (!out.ok) throw out.error;
+    const bad = out.response.slice();
+    bad[bad.length - 1]! ^= 1;
+    const o = { credentials: creds('alice', false), now };
+    expect(() => verifyResponse(a.state, bad, o)).toThrow(expect.objectContaining({ errNo: ErrNo.AUTH_FAILURE }));
+    expect(() => verifyResponse(a.state, out.response, o)).toThrow(); // spent
+    const b = offer();
+    const ok = await respond(b.message, ropts());
+    if (!ok.ok) throw ok.error;
+    const forged = ok.response.slice();
+    forged[forged.length - 1]! ^= 1;
+    expect(() => verifyResponse(b.state, forged, { ...o, keepOnFailure: true })).toThrow(expect.objectContaining({ errNo: ErrNo.AUTH_FAILURE }));
+    const result = verifyResponse(b.state, ok.response, { ...o, keepOnFailure: true });
+    expect(result.csbId).toBe(b.state.facts.csbId);
+    result.wipe();
+    expect(() => verifyResponse(b.state, ok.response, { ...o, keepOnFailure: true })).toThrow(); // wiped on success
+  });
+
   it('initiator: a response whose T is not the offer\'s is INVALID_TS (§5.2)', async () => {
     const a = offer();
     const b = offer({ now: () => T0 + 1000 });

@@ -46,8 +46,18 @@ class FakeDaemon implements Keying {
     this.ops.push(`activate ${callId}`);
     return { sas: [{}, {}] };
   }
-  async confirm(a: { callId: string }) {
-    this.ops.push(`confirm ${a.callId}`);
+  /** Early confirms fail (as a forged 183's MIKEY would). */
+  earlyFails = false;
+  /** The MIKEY message of each call's early confirm (sipsecd compares the 2xx's with it). */
+  readonly #early = new Map<string, string>();
+  async confirm(a: { callId: string; mikey: string; early?: boolean }) {
+    this.ops.push(`confirm${a.early ? '-early' : ''} ${a.callId}`);
+    if (a.early) {
+      if (this.earlyFails) throw Object.assign(new Error('MIKEY: Authentication failure'), { code: 'mikey-rejected', extra: {} });
+      this.#early.set(a.callId, a.mikey);
+    } else if (this.#early.has(a.callId) && this.#early.get(a.callId) !== a.mikey) {
+      throw Object.assign(new Error('not the answer confirmed early'), { code: 'answer-changed', extra: {} });
+    }
     return { sas: [{}, {}] };
   }
   async release(callId: string) {
@@ -84,9 +94,9 @@ function setup() {
 }
 
 /** Our UA as the callee. */
-function withBob(s: ReturnType<typeof setup>) {
+function withBob(s: ReturnType<typeof setup>, bobOpts: Partial<UaOptions> = {}) {
   const daemon = new FakeDaemon('bob');
-  const ua = new UserAgent(new TransactionLayer(s.net.attach('10.0.0.2', 5060), s.clock), { ...opts, uri: 'sip:bob@example.org' }, daemon, noMedia, (e) =>
+  const ua = new UserAgent(new TransactionLayer(s.net.attach('10.0.0.2', 5060), s.clock), { ...opts, uri: 'sip:bob@example.org', ...bobOpts }, daemon, noMedia, (e) =>
     s.events.push({ ...e, who: 'bob' }),
   );
   return { daemon, ua };
@@ -251,5 +261,123 @@ describe('UA: forking (§13.2.2.4)', () => {
     expect(s.alice.daemon.ops).toEqual([`offer ${c.callId}`, `confirm ${c.callId}`]); // one confirm: fork1's
     expect(s.events.filter((e) => e.event === 'fork-extra-2xx')).toMatchObject([{ callId: c.callId, remoteTag: 'fork2' }]);
     expect(s.alice.ua.activeCalls()).toEqual([c.callId]);
+  });
+});
+
+describe('UA: the answer in a 183 while the callee rings (RFC 3261 §13.2.1)', () => {
+  it('callee: 180, then 183 with the answer once sipsecd prepared it; the 200 OK repeats that body byte for byte; the caller keys early and only activates at the 200 OK', async () => {
+    const s = setup();
+    const bob = withBob(s, { ringMs: 1000 });
+    const c = await s.alice.ua.call('sip:bob@10.0.0.2');
+    await s.settle();
+    expect(s.wire()).toEqual(['INVITE', '180 INVITE', '183 INVITE']);
+    expect(s.alice.daemon.ops).toEqual([`offer ${c.callId}`, `confirm-early ${c.callId}`]);
+    expect(s.events.filter((e) => e.who === 'alice' && e.event === 'sas-prepared')).toHaveLength(1);
+    s.clock.advance(1000);
+    await s.settle();
+    expect(await c.established).toBe(true);
+    expect(s.wire()).toEqual(['INVITE', '180 INVITE', '183 INVITE', '200 INVITE', 'ACK']);
+    const [progress] = s.msgs('183 INVITE');
+    const [ok] = s.msgs('200 INVITE');
+    expect(header(progress!, 'Content-Type')).toMatch(/^multipart\/mixed;boundary=/);
+    expect(header(ok!, 'Content-Type')).toBe(header(progress!, 'Content-Type'));
+    expect(Buffer.from(ok!.body).equals(Buffer.from(progress!.body))).toBe(true);
+    expect(header(ok!, 'To')).toBe(header(progress!, 'To')); // same To tag: one dialog
+    // The 2xx's confirm carries the same MIKEY message: sipsecd only adds the policies.
+    expect(s.alice.daemon.ops).toEqual([`offer ${c.callId}`, `confirm-early ${c.callId}`, `confirm ${c.callId}`]);
+    expect(bob.daemon.ops).toEqual([`answer ${c.callId}`, `answer-done ${c.callId}`, `activate ${c.callId}`]);
+  });
+
+  it('no 183 when the callee is configured without it (earlyAnswer: false), nor for an offer without MIKEY', async () => {
+    const s = setup();
+    withBob(s, { ringMs: 1000, earlyAnswer: false });
+    const c = await s.alice.ua.call('sip:bob@10.0.0.2');
+    await s.settle();
+    s.clock.advance(1000);
+    await s.settle();
+    expect(await c.established).toBe(true);
+    expect(s.wire()).toEqual(['INVITE', '180 INVITE', '200 INVITE', 'ACK']);
+    expect(s.alice.daemon.ops).toEqual([`offer ${c.callId}`, `confirm ${c.callId}`]);
+    const t = setup();
+    withBob(t, { ringMs: 1000, ipsec: false, fallback: 'clear' });
+    await t.alice.ua.call('sip:bob@10.0.0.2');
+    await t.settle();
+    t.clock.advance(1000);
+    await t.settle();
+    expect(t.wire().slice(0, 3)).toEqual(['INVITE', '180 INVITE', '200 INVITE']); // bob keys nothing: no 183 (alice then refuses the clear call)
+  });
+
+  it('a rejected call (486 after the 183) releases what the early confirm installed, after it', async () => {
+    const s = setup();
+    const callee = scriptedCallee(s.net);
+    const c = await s.alice.ua.call('sip:bob@10.0.0.2');
+    callee.respond('INVITE', 180, 'b1');
+    callee.respond('INVITE', 183, 'b1', true);
+    callee.respond('INVITE', 486, 'b1');
+    await s.settle();
+    expect(await c.done).toMatchObject({ ok: false, status: 486 });
+    expect(s.alice.daemon.ops).toEqual([`offer ${c.callId}`, `confirm-early ${c.callId}`, `release ${c.callId}`]);
+  });
+
+  it('a call cancelled while the callee rings after its 183 releases the early pair', async () => {
+    const s = setup();
+    const callee = scriptedCallee(s.net);
+    const c = await s.alice.ua.call('sip:bob@10.0.0.2');
+    callee.respond('INVITE', 183, 'b1', true);
+    await s.settle();
+    const out = s.alice.ua.cancel(c.callId);
+    await s.settle();
+    callee.respond('CANCEL', 200, 'b1');
+    callee.respond('INVITE', 487, 'b1');
+    await s.settle();
+    expect(await out).toMatchObject({ ok: false, status: 487 });
+    expect(s.alice.daemon.ops).toEqual([`offer ${c.callId}`, `confirm-early ${c.callId}`, `release ${c.callId}`]);
+  });
+
+  it('a 183 whose MIKEY sipsecd refuses does not end the call: logged, and the 200 OK is confirmed in full', async () => {
+    const s = setup();
+    const callee = scriptedCallee(s.net);
+    s.alice.daemon.earlyFails = true;
+    const c = await s.alice.ua.call('sip:bob@10.0.0.2');
+    callee.respond('INVITE', 183, 'b1', true);
+    await s.settle();
+    expect(s.events.filter((e) => e.event === 'early-confirm-failed')).toMatchObject([{ callId: c.callId, code: 'mikey-rejected' }]);
+    callee.respond('INVITE', 200, 'b1', true);
+    await s.settle();
+    expect(await c.established).toBe(true);
+    expect(s.wire()).toEqual(['INVITE', '183 INVITE', '200 INVITE', 'ACK']);
+    expect(s.alice.daemon.ops).toEqual([`offer ${c.callId}`, `confirm-early ${c.callId}`, `confirm ${c.callId}`]);
+    expect(s.events.find((e) => e.event === 'confirm-request')).toMatchObject({ early: false });
+  });
+
+  it('a 2xx from another fork than the 183 carries another answer: sipsecd refuses it, the call is ACKed, hung up and released', async () => {
+    const s = setup();
+    const callee = scriptedCallee(s.net);
+    const c = await s.alice.ua.call('sip:bob@10.0.0.2');
+    callee.respond('INVITE', 183, 'fork1', true);
+    await s.settle();
+    callee.respond('INVITE', 200, 'fork2', true);
+    await s.settle();
+    expect(s.events.find((e) => e.event === 'confirm-request')).toMatchObject({ early: true, fork: 'other' });
+    expect(s.wire()).toEqual(['INVITE', '183 INVITE', '200 INVITE', 'ACK', 'BYE']);
+    expect(header(s.msgs('BYE')[0]!, 'To')).toMatch(/;tag=fork2$/);
+    callee.respond('BYE', 200, 'fork2');
+    await s.settle();
+    expect(await c.established).toBe(false);
+    expect(s.alice.daemon.ops).toEqual([`offer ${c.callId}`, `confirm-early ${c.callId}`, `confirm ${c.callId}`, `release ${c.callId}`]);
+  });
+
+  it('only the first 1xx answer is confirmed early; 1xx without a body change nothing', async () => {
+    const s = setup();
+    const callee = scriptedCallee(s.net);
+    const c = await s.alice.ua.call('sip:bob@10.0.0.2');
+    callee.respond('INVITE', 180, 'b1');
+    callee.respond('INVITE', 183, 'b1', true);
+    callee.respond('INVITE', 183, 'b1', true);
+    await s.settle();
+    callee.respond('INVITE', 200, 'b1', true);
+    await s.settle();
+    expect(await c.established).toBe(true);
+    expect(s.alice.daemon.ops).toEqual([`offer ${c.callId}`, `confirm-early ${c.callId}`, `confirm ${c.callId}`]);
   });
 });
