@@ -2,7 +2,9 @@
 // the offer at 180 (`prepare`: both SAs in, no policy) and switches traffic
 // only at accept (`activate`).  During ringing the host's traffic is what it
 // was (in clear, or on the peer's current pair); after accept it is ESP; a
-// call that ends while ringing leaves nothing behind.
+// call that ends while ringing leaves nothing behind.  The caller's side of
+// the 183 (the callee's answer before its 200 OK): `confirm` early installs
+// alice's pair with no policy, the 200 OK's `confirm` adds the policies.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SipsecClientError, type SipsecClient } from '../../src/client/client.js';
 import { ALICE, BOB, startPair, type Pair } from './helpers/sipsecd.js';
@@ -33,6 +35,11 @@ const udp = async () => (await p.t.exec('a', [process.execPath, '-e', `const s=r
 async function ring(ca: SipsecClient, cb: SipsecClient, callId: string) {
   const offer = await ca.offer({ callId, localUri: ALICE, peerUri: BOB, localAddress: A });
   return cb.prepare({ callId, localUri: BOB, peerUri: ALICE, mikey: offer.mikey, peerAddress: A, localAddress: B });
+}
+
+/** The SPIs of the ESP SAs on host `h`. */
+async function spis(h: 'a' | 'b'): Promise<string[]> {
+  return [...(await xfrm(h, 'state')).matchAll(/spi (0x[0-9a-f]+)/g)].map((m) => m[1]!).sort();
 }
 
 describe('prepared while ringing', () => {
@@ -90,6 +97,84 @@ describe('prepared while ringing', () => {
     ca.close();
     cb.close();
   }, 60_000);
+
+  it('caller: the 183\'s answer installs alice\'s pair with no policy while bob rings; the 200 OK\'s same message adds only the policies', async () => {
+    const ca = await p.client('a');
+    const cb = await p.client('b');
+    const prep = await ring(ca, cb, 'early-1');
+    const early = await ca.confirm({ callId: 'early-1', mikey: prep.mikey, peerAddress: B, early: true });
+    expect(early.sas.map((s) => s.direction).sort()).toEqual(['in', 'out']);
+    // Both sides: SAs in, no policy, the host's traffic unchanged (in clear) while bob rings.
+    expect(await spis('a')).toEqual(early.sas.map((s) => s.spi).sort());
+    expect(await xfrm('a', 'policy')).toBe('');
+    expect(await xfrm('b', 'policy')).toBe('');
+    expect((await ca.calls()).calls.find((c) => c.callId === 'early-1')?.state).toBe('prepared');
+    expect(await ping()).toBe(0);
+    expect([...(await packets('a')).values()]).toEqual([0, 0]);
+
+    await cb.activate('early-1'); // bob accepts: his 200 OK carries the same MIKEY message
+    const done = await ca.confirm({ callId: 'early-1', mikey: prep.mikey, peerAddress: B });
+    expect(done.sas.map((s) => s.spi).sort()).toEqual(early.sas.map((s) => s.spi).sort()); // no new pair: the early one
+    expect(await spis('a')).toEqual(early.sas.map((s) => s.spi).sort());
+    expect((await xfrm('a', 'policy')).match(/dir (in|out)/g)?.sort()).toEqual(['dir in', 'dir out']);
+    expect((await ca.calls()).calls.find((c) => c.callId === 'early-1')?.state).toBe('established');
+    expect(await ping()).toBe(0);
+    const a = await packets('a');
+    for (const sa of early.sas) expect(a.get(sa.spi)).toBeGreaterThanOrEqual(3);
+    await ca.release('early-1');
+    await cb.release('early-1');
+    await new Promise((r) => setTimeout(r, 3000)); // linger: 2 s
+    expect(await xfrm('a', 'state')).toBe('');
+    ca.close();
+    cb.close();
+  }, 120_000);
+
+  it('caller: a reject while bob rings leaves nothing after an early confirm; a forged 183 changes nothing; a 2xx answer other than the early one is refused', async () => {
+    const ca = await p.client('a');
+    const cb = await p.client('b');
+    // Rejected (486) while ringing: both release.
+    const prep = await ring(ca, cb, 'early-2');
+    await ca.confirm({ callId: 'early-2', mikey: prep.mikey, peerAddress: B, early: true });
+    expect((await spis('a')).length).toBe(2);
+    await cb.release('early-2');
+    await ca.release('early-2');
+    for (const h of ['a', 'b'] as const) {
+      expect(await xfrm(h, 'state')).toBe('');
+      expect(await xfrm(h, 'policy')).toBe('');
+    }
+    expect((await ca.calls()).calls).toEqual([]);
+    expect((await ca.peers()).peers).toEqual([]);
+
+    // A forged 183 (tampered MIKEY): refused, nothing installed, the offer kept for the 200 OK.
+    const next = await ring(ca, cb, 'early-3');
+    const reserved = await spis('a'); // alice's larval inbound SA (ALLOCSPI)
+    const forged = Buffer.from(next.mikey, 'base64');
+    forged[forged.length - 1]! ^= 1;
+    const bad = await ca.confirm({ callId: 'early-3', mikey: forged.toString('base64'), peerAddress: B, early: true }).catch((e: unknown) => e);
+    expect(bad).toMatchObject({ code: 'mikey-rejected' });
+    expect(await spis('a')).toEqual(reserved);
+    await cb.activate('early-3');
+    const full = await ca.confirm({ callId: 'early-3', mikey: next.mikey, peerAddress: B });
+    expect((await xfrm('a', 'policy')).match(/dir (in|out)/g)?.sort()).toEqual(['dir in', 'dir out']);
+    expect(await spis('a')).toEqual(full.sas.map((s) => s.spi).sort());
+    await ca.release('early-3');
+    await cb.release('early-3');
+    await new Promise((r) => setTimeout(r, 3000));
+
+    // The 200 OK's message is not the 183's (another fork answered): refused, the early pair goes.
+    const third = await ring(ca, cb, 'early-4');
+    await ca.confirm({ callId: 'early-4', mikey: third.mikey, peerAddress: B, early: true });
+    expect((await spis('a')).length).toBe(2);
+    const other = await ca.confirm({ callId: 'early-4', mikey: next.mikey, peerAddress: B }).catch((e: unknown) => e);
+    expect(other).toMatchObject({ code: 'answer-changed' });
+    expect(await xfrm('a', 'state')).toBe('');
+    expect(await xfrm('a', 'policy')).toBe('');
+    expect((await ca.calls()).calls).toEqual([]);
+    await cb.release('early-4');
+    expect(await xfrm('b', 'state')).toBe('');
+    ca.close();
+    cb.close();
+  }, 120_000);
 
   it('a peer with SAs keeps its pair and policies while another call rings; a reject gives back only the new pair; an accept switches make-before-break', async () => {
     const { ca, cb } = await p.call('ring-3');
