@@ -12,10 +12,14 @@
  *
  * Our UA auto-answers: it accepts the call `--ring` seconds after it sends
  * 180.  Its sipsecd prepares the call (MIKEY response, both SAs) from the 180
- * on and activates it (policies) at accept, so with a ring time ∂4 holds only
- * the activation.  Unlike the seed's minisip, our caller installs its SAs
- * (sipsecd `confirm`) BEFORE it sends the ACK, so ∂5 holds the install and ∂6
- * ends after the ACK.
+ * on, the UA sends the answer in a 183, and activates it (policies) at
+ * accept, so with a ring time ∂4 holds only the activation.  The caller's
+ * sipsecd confirms the 183's answer early (SAs, no policy); at the 200 OK
+ * only the policies are left (`confirm` of the same message).  Unlike the
+ * seed's minisip, our caller installs its SAs BEFORE it sends the ACK, so ∂5
+ * holds the caller's policies and ∂6 ends after the ACK.  One more case,
+ * PSK ringing with the callee's 183 turned off (`earlyAnswer: false`), is the
+ * same-run baseline of the caller's early confirm.
  * One warm-up call per case is made and not counted.  Media: 50 packets/s
  * each way from the ACK on; a packet missing before the first one received
  * is a packet lost at call start.  Where the time goes: the sipsecd round
@@ -50,6 +54,8 @@ interface Case {
   readonly ipsec: boolean;
   /** Seconds the callee rings before it accepts (`sipsec ua answer --ring`). */
   readonly ringS: number;
+  /** The callee sends no 183 (`earlyAnswer: false`): the caller confirms at the 200 OK only. */
+  readonly no183?: boolean;
 }
 
 const CASES: readonly Case[] = [
@@ -60,6 +66,7 @@ const CASES: readonly Case[] = [
 ].flatMap((c) => [
   { ...c, lab: c.lab as Case['lab'], ringS: 0 },
   { ...c, lab: c.lab as Case['lab'], name: `${c.name}, ring ${RING_S} s`, ringS: RING_S },
+  ...(c.lab === 'psk' && c.ipsec ? [{ ...c, lab: c.lab as Case['lab'], name: `${c.name}, ring ${RING_S} s, no 183`, ringS: RING_S, no183: true }] : []),
 ]);
 
 interface CallSample {
@@ -71,6 +78,8 @@ interface CallSample {
   readonly answer: number;
   /** sipsecd confirm round trip (caller: 200 OK → SAs installed), ms. */
   readonly confirm: number;
+  /** Caller: 180 received → SAs prepared from the 183's answer (its early confirm), ms; NaN when there was none. */
+  readonly early: number;
   /** Media packets lost at call start: sent by the callee / by the caller. */
   readonly lostFromCallee: number;
   readonly lostFromCaller: number;
@@ -93,7 +102,7 @@ function mediaOf(events: readonly UaEventLine[]): Map<string, UaEventLine> {
 async function runCase(lab: SipLab, c: Case, n: number, onProgress: (what: string) => void): Promise<CallSample[]> {
   const extra: Record<string, string> = c.ipsec ? {} : { ipsec: 'false' };
   const total = n + 1;
-  const bob = lab.ua('bob', lab.uaConfig('bob', extra), ['--timeline', 'answer', '--count', String(total), '--timeout', String(total * 30 + 120), '--ring', String(c.ringS)]);
+  const bob = lab.ua('bob', lab.uaConfig('bob', c.no183 ? { ...extra, earlyAnswer: 'false' } : extra), ['--timeline', 'answer', '--count', String(total), '--timeout', String(total * 30 + 120), '--ring', String(c.ringS)]);
   let alice: UaRun | undefined;
   let said = '';
   const progress = setInterval(() => {
@@ -139,6 +148,7 @@ async function runCase(lab: SipLab, c: Case, n: number, onProgress: (what: strin
       prepare: c.ipsec ? spans((m) => span(m, 'callee', 'ringing-sent', 'sas-prepared')) : NaN,
       answer: c.ipsec ? spans((m) => span(m, 'callee', 'accepted', 'sas-installed')) : NaN,
       confirm: c.ipsec ? spans((m) => span(m, 'caller', 'ok-received', 'sas-installed')) : NaN,
+      early: side.caller['sas-prepared'] !== undefined && side.caller['ringing-received'] !== undefined ? side.caller['sas-prepared'] - side.caller['ringing-received'] : NaN,
       lostFromCallee: lost(fromA, fromB),
       lostFromCaller: lost(fromB, fromA),
       sentByCallee: Number(fromB.sent),
@@ -203,7 +213,8 @@ export async function benchCallSetup(size: BenchSize, onProgress: (what: string)
     rows: DELTAS.map((x, k) => [x.id, `${x.side}: ${x.what}`, ...seedCols.map((s) => ms(SEED[s][k]!)), ...results.filter((r) => r.c.ringS === 0).map((r) => cell(sum(r, k)))]),
     notes: [
       'Our callee answers by itself: here it accepts right after it sends 180 (as the seed\'s minisip), so ∂4 holds all of sipsecd\'s prepare + activate.',
-      'Our caller installs its SAs (sipsecd confirm) BEFORE it sends ACK, the seed\'s minisip after: our ∂5 holds the install,',
+      'Our caller installs its SAs (sipsecd confirm) BEFORE it sends ACK, the seed\'s minisip after: our ∂5 holds the install (only its policies when',
+      'the callee\'s 183 came first and the caller\'s sipsecd had installed the pair from it; accepting at once, the 200 OK often overtakes that early confirm),',
       'the seed\'s ∂6 does; our ∂6 ends when media starts (SAs in place and the ACK sent). The callee installs inside ∂4 in both.',
       'The seed installed SAs with 2 pfkey_send_add calls of ~330 ms each on a 2005 PC (Linux 2.6.10); we use XFRM netlink.',
       `∂2 leaves out calls whose 180 reached the caller after the 200 OK (kamailio forwards them from different workers): ${noRinging}.`,
@@ -211,23 +222,30 @@ export async function benchCallSetup(size: BenchSize, onProgress: (what: string)
   };
   const ringing = results.filter((r) => r.c.ringS === RING_S);
   const ringTable = {
-    title: `The same, callee ringing ${RING_S} s before it accepts (a user picking up): sipsecd prepares while it rings, ∂4 holds only the activation`,
+    title: `The same, callee ringing ${RING_S} s before it accepts (a user picking up): both sipsecds key while it rings (callee prepare, its 183, caller early confirm), ∂4 holds only the callee's activation, ∂5/∂6 only the caller's`,
     headers: ['∂', 'interval', ...ringing.map((r) => r.c.name)],
     rows: DELTAS.map((x, k) => [x.id, `${x.side}: ${x.what}`, ...ringing.map((r) => cell(sum(r, k)))]),
-    notes: [`∂7 (accept → ACK) and ∂4 start at accept, ${RING_S} s after the 180; ∂2 and ∂3 end at the 180.`],
+    notes: [
+      `∂7 (accept → ACK) and ∂4 start at accept, ${RING_S} s after the 180; ∂2 and ∂3 end at the 180.`,
+      '"no 183": the callee sends no 183 (earlyAnswer: false), so the caller verifies and installs everything at the 200 OK (the flow before the 183): the same-run baseline.',
+    ],
+  };
+  const earlyCell = (r: CaseResult) => {
+    const xs = r.calls.map((x) => x.early).filter(Number.isFinite);
+    return xs.length ? `${ms(mean(xs))} (${xs.length}/${r.calls.length})` : '-';
   };
   const lost = (r: CaseResult) => r.calls.reduce((a, x) => a + x.lostFromCallee + x.lostFromCaller, 0);
   const sent = (r: CaseResult) => r.calls.reduce((a, x) => a + x.sentByCallee + x.sentByCaller, 0);
   const whereTable = {
     title: 'Where the time goes (means, ms) and media lost at call start',
-    headers: ['case', 'calls', 'sipsecd prepare (from 180)', '∂4', 'sipsecd at accept', '∂4 − at accept', '∂5', 'sipsecd confirm', '∂5 − confirm', 'MIKEY exchange in-process', 'lost at start (callee→caller / caller→callee)', 'media sent'],
+    headers: ['case', 'calls', 'sipsecd prepare (from 180)', '∂4', 'sipsecd at accept', '∂4 − at accept', 'caller early confirm (from 180)', '∂5', 'sipsecd confirm', '∂5 − confirm', 'MIKEY exchange in-process', 'lost at start (callee→caller / caller→callee)', 'media sent'],
     rows: results.map((r) => {
       const d4 = sum(r, 3).mean;
       const d5 = sum(r, 4).mean;
       const answer = mean(r.calls.map((x) => x.answer));
       const confirm = mean(r.calls.map((x) => x.confirm));
       return [
-        r.c.name, String(r.calls.length), ms(mean(r.calls.map((x) => x.prepare))), ms(d4), ms(answer), ms(d4 - answer), ms(d5), ms(confirm), ms(d5 - confirm),
+        r.c.name, String(r.calls.length), ms(mean(r.calls.map((x) => x.prepare))), ms(d4), ms(answer), ms(d4 - answer), earlyCell(r), ms(d5), ms(confirm), ms(d5 - confirm),
         r.mikeyMs ? ms(r.mikeyMs.mean) : '-',
         `${r.calls.reduce((a, x) => a + x.lostFromCallee, 0)} / ${r.calls.reduce((a, x) => a + x.lostFromCaller, 0)}`,
         String(sent(r)),
@@ -236,14 +254,15 @@ export async function benchCallSetup(size: BenchSize, onProgress: (what: string)
     notes: [
       'sipsecd prepare = callee 180 sent → prepared (socket round trip: MIKEY respond, ALLOCSPI, UPDSA, NEWSA; no policy);',
       'sipsecd at accept = callee accept → SAs active (what is left of prepare, if the user accepts before it is done, + activate: the policies);',
-      'sipsecd confirm = caller 200 OK received → SAs installed (MIKEY verify, NEWSA/UPDSA, policies).',
+      'caller early confirm = caller 180 received → SAs prepared from the 183\'s answer (MIKEY verify, UPDSA, NEWSA; no policy): mean, and in how many calls it was done before the 200 OK;',
+      'sipsecd confirm = caller 200 OK received → SAs installed (after an early confirm: the policies only; else MIKEY verify, NEWSA/UPDSA, policies).',
       `MIKEY exchange in-process = offer + respond + verify, both sides, one thread, this boot (DH group ${DH_GROUP}): the crypto share of the two round trips.`,
       'Calls after the first of a case find the peer\'s lingering SAs: the new pair goes in make-before-break (registry.ts).',
       'Media: each side counts until 200 ms after the call ended for it (caller: BYE answered, callee: BYE received), so the peer\'s last packets are counted.',
     ],
   };
   const checks: Check[] = [];
-  for (const r of results.filter((x) => x.c.ipsec)) {
+  for (const r of results.filter((x) => x.c.ipsec && !x.c.no183)) {
     const clear = clearFor(r);
     for (const k of [3, 5]) {
       const q = ratio(sum(r, k).mean, sum(clear, k).mean);
@@ -253,8 +272,8 @@ export async function benchCallSetup(size: BenchSize, onProgress: (what: string)
   for (const r of results) checks.push({ what: `${r.c.name}: media packets lost at call start`, target: '0', measured: `${lost(r)} of ${sent(r)} sent`, met: lost(r) === 0 });
 
   const csvCalls = toCsv(
-    ['case', 'call', ...DELTAS.map((x) => `d${x.id.slice(1)}_ms`), 'sipsecd_prepare_ms', 'sipsecd_at_accept_ms', 'sipsecd_confirm_ms', 'lost_from_callee', 'lost_from_caller', 'sent_by_callee', 'sent_by_caller'],
-    results.flatMap((r) => r.calls.map((x, i) => [r.c.name, i + 1, ...x.d.map(f3), f3(x.prepare), f3(x.answer), f3(x.confirm), x.lostFromCallee, x.lostFromCaller, x.sentByCallee, x.sentByCaller])),
+    ['case', 'call', ...DELTAS.map((x) => `d${x.id.slice(1)}_ms`), 'sipsecd_prepare_ms', 'sipsecd_at_accept_ms', 'caller_early_confirm_ms', 'sipsecd_confirm_ms', 'lost_from_callee', 'lost_from_caller', 'sent_by_callee', 'sent_by_caller'],
+    results.flatMap((r) => r.calls.map((x, i) => [r.c.name, i + 1, ...x.d.map(f3), f3(x.prepare), f3(x.answer), f3(x.early), f3(x.confirm), x.lostFromCallee, x.lostFromCaller, x.sentByCallee, x.sentByCaller])),
   );
   const csvSummary = toCsv(
     ['case', 'delta', 'interval', 'n', 'mean_ms', 'p50_ms', 'p90_ms', 'seed_no_security_ms', 'seed_mikey_srtp_ms', 'seed_mikey_esp_ms'],
