@@ -397,7 +397,7 @@ export class UserAgent implements TransactionUser {
    * A 1xx with the callee's answer (its 183 while it rings): sipsecd
    * verifies the MIKEY response and installs the SA pair, no policy, so
    * that the 2xx costs only the policies.  Only the first such answer, on a
-   * call that keys and is not being cancelled.  One sipsecd refuses changes
+   * call that keys and is not being cancelled.  One that sipsecd refuses changes
    * nothing: logged, and the 2xx is confirmed in full.
    */
   #onEarlyAnswer(call: Call, res: SipResponse): void {
