@@ -11,9 +11,9 @@ import { startFlow } from './helpers/flow.js';
 import { ALICE, BOB, startPair, type Pair } from './helpers/sipsecd.js';
 
 // [0] glare (the flow helper sends from each host's first address), [1] ten calls, [2] linger, [3] media,
-// [4] glare while both ring.
-const AS = ['10.0.0.1', '10.0.0.2', '10.0.0.3', '10.0.0.4', '10.0.0.5'];
-const BS = ['10.0.0.11', '10.0.0.12', '10.0.0.13', '10.0.0.14', '10.0.0.15'];
+// [4] glare while both ring, [5] glare while both ring and the callers confirm the 183s early.
+const AS = ['10.0.0.1', '10.0.0.2', '10.0.0.3', '10.0.0.4', '10.0.0.5', '10.0.0.6'];
+const BS = ['10.0.0.11', '10.0.0.12', '10.0.0.13', '10.0.0.14', '10.0.0.15', '10.0.0.16'];
 const LINGER_S = 4;
 /** PeerRegistry's inboundGraceMs default (not configurable): how long a replaced inbound SA stays. */
 const GRACE_MS = 10_000;
@@ -227,6 +227,39 @@ describe('sipsecd per-peer registry in the lab', () => {
     expect(ka.out).toBeGreaterThanOrEqual(2);
     expect(ka.in).toBeGreaterThanOrEqual(2);
     for (const id of ['ring-glare-x', 'ring-glare-y']) {
+      await ca.release(id);
+      await cb.release(id);
+    }
+    ca.close();
+    cb.close();
+  }, 180_000);
+
+  it('glare while both ring, each caller confirming the other\'s 183 early: the early-confirmed offers are weighed too, both converge on the winning pair', async () => {
+    const [A, B] = [AS[5]!, BS[5]!];
+    const ca = await p.client('a');
+    const cb = await p.client('b');
+    const offerX = await ca.offer({ callId: 'early-glare-x', localUri: ALICE, peerUri: BOB, localAddress: A });
+    const offerY = await cb.offer({ callId: 'early-glare-y', localUri: BOB, peerUri: ALICE, localAddress: B });
+    // a rings for y first (its offer x pending: x wins, y will join at activate); b confirms a's 183 (y) early,
+    // before it answers x: its early-confirmed offer y is then weighed against x when it prepares x, and loses.
+    const prepY = await ca.prepare({ callId: 'early-glare-y', localUri: ALICE, peerUri: BOB, mikey: offerY.mikey, peerAddress: B, localAddress: A });
+    await cb.confirm({ callId: 'early-glare-y', mikey: prepY.mikey, peerAddress: A, early: true });
+    const prepX = await cb.prepare({ callId: 'early-glare-x', localUri: BOB, peerUri: ALICE, mikey: offerX.mikey, peerAddress: A, localAddress: B });
+    await ca.confirm({ callId: 'early-glare-x', mikey: prepX.mikey, peerAddress: B, early: true });
+    // b accepts x, a's 200 OK for x comes back (policies only), then a accepts y and b gets its 200 OK.
+    await cb.activate('early-glare-x');
+    await ca.confirm({ callId: 'early-glare-x', mikey: prepX.mikey, peerAddress: B });
+    await ca.activate('early-glare-y');
+    await cb.confirm({ callId: 'early-glare-y', mikey: prepY.mikey, peerAddress: A });
+    const { pa, pb } = await onePairHoldsBoth(ca, cb, A, B, ['early-glare-x', 'early-glare-y']);
+    expect(hex(pb.inSpi)).toBe(prepX.sas.find((s) => s.direction === 'in')!.spi); // x's pair
+    expect(p.logRecords('b', 'glare: our offer confirmed early loses to the exchange answered').map((x) => x.callId)).toEqual(['early-glare-y']);
+    await sleep(GRACE_MS + 1000);
+    const pair = [`${A} ${B} ${hex(pa.outSpi)}`, `${B} ${A} ${hex(pa.inSpi)}`].sort();
+    expect(await sasBetween('a', A, B)).toEqual(pair);
+    expect(await sasBetween('b', A, B)).toEqual(pair);
+    expect((await p.t.exec('a', ['ping', '-c', '2', '-i', '0.2', '-W', '2', '-I', A, B])).code).toBe(0);
+    for (const id of ['early-glare-x', 'early-glare-y']) {
       await ca.release(id);
       await cb.release(id);
     }
