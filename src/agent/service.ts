@@ -444,6 +444,7 @@ export class SipsecService {
       this.d.log.warn('early answer rejected', { callId: a.callId, peer: info.peerUri, reason: failure.message });
       throw failure;
     }
+    ctx.phases?.lap('mikey');
     this.calls.takePending(a.callId);
     const sas = await this.install(
       { callId: a.callId, owner: ctx.caller.uid, localUri: info.localUri, peerUri: info.peerUri },
@@ -456,6 +457,7 @@ export class SipsecService {
         await this.calls.drop(a.callId);
         this.owners.release(a.callId);
       },
+      ctx.phases,
     );
     this.confirmedEarly.set(a.callId, { mikey, csbId: pending.state.facts.csbId, localAddress: pending.localAddress });
     this.calls.prepared({ ...info, state: 'prepared' }, PREPARED_TTL_MS, () => this.unprepare(a.callId));
