@@ -1,4 +1,6 @@
 // Calls between the same two hosts through kamailio on the lab kernel:
+// while bob rings, his 183 keys alice (her SAs in before his 200 OK, her
+// policies only after it; a call cancelled while ringing leaves nothing);
 // two calls up at once share one SA pair (sipsecd's per-peer registry), and
 // a re-INVITE carrying a new MIKEY offer rekeys a call under a counted UDP
 // flow without losing a packet (make-before-break).
@@ -10,6 +12,8 @@ let lab: SipLab;
 
 const ev = (events: UaEventLine[], name: string) => events.find((e) => e.event === name);
 const espCount = (state: string) => (state.match(/proto esp/g) ?? []).length;
+/** The directions of the SPD's policies (sipsecd's ESP-in-UDP socket policies, "socket in/out", left out). */
+const policyDirs = (policy: string) => (policy.match(/\bdir (in|out)\b/g) ?? []).sort();
 
 /** The SA pair sipsecd on `host` holds for the peer that carries `callId`. */
 async function pairOf(host: UaHost, callId: string): Promise<{ inSpi: number; outSpi: number; calls: readonly string[]; peers: number }> {
@@ -33,6 +37,36 @@ describe('calls between the same two hosts through kamailio', () => {
   afterAll(async () => {
     await lab?.stop();
   });
+
+  it('bob\'s 183 keys alice while he rings: her SAs are in before his 200 OK, her policies only after; a call cancelled while ringing leaves no SA', async () => {
+    const bob = lab.ua('bob', lab.uaConfig('bob'), ['answer', '--count', '2', '--timeout', '400', '--ring', '6']);
+    await bob.waitFor('register-done', 180_000, (e) => e.status === 200);
+    const alice = lab.ua('alice', lab.uaConfig('alice'), ['call', URI.bob, '--duration', '1']);
+    const early = await alice.waitFor('sas-prepared', 120_000);
+    expect(ev(bob.events, 'progress-sent')).toMatchObject({ callId: early.callId, status: 183 });
+    expect(ev(alice.events, '2xx-received')).toBeUndefined(); // bob still rings
+    expect(espCount(await lab.xfrm('alice', 'state'))).toBe(2);
+    expect(policyDirs(await lab.xfrm('alice', 'policy'))).toEqual([]); // alice's traffic unchanged while bob rings
+    expect(policyDirs(await lab.xfrm('bob', 'policy'))).toEqual([]);
+    await alice.waitFor('media-start', 120_000);
+    expect(ev(alice.events, 'confirm-request')).toMatchObject({ early: true });
+    expect(policyDirs(await lab.xfrm('alice', 'policy'))).toEqual(['dir in', 'dir out']);
+    expect(await alice.exit).toBe(0);
+    expect(await lab.waitNoSas(120_000)).toBe(true); // the linger ran out
+
+    // Cancelled 4 s after dialling, while bob rings (6 s): alice's early pair and bob's prepared one go.
+    const cancelled = lab.ua('alice', lab.uaConfig('alice'), ['call', URI.bob, '--cancel-after', '4000']);
+    await cancelled.waitFor('sas-prepared', 120_000);
+    expect(espCount(await lab.xfrm('alice', 'state'))).toBe(2);
+    expect(await cancelled.exit).toBe(0);
+    await bob.waitFor('cancelled', 60_000);
+    await new Promise((r) => setTimeout(r, 1000)); // bob's release follows his 487
+    for (const h of ['alice', 'bob'] as const) {
+      expect(await lab.xfrm(h, 'state')).toBe('');
+      expect(policyDirs(await lab.xfrm(h, 'policy'))).toEqual([]);
+    }
+    bob.child.kill('SIGTERM');
+  }, 600_000);
 
   it('two calls up at once between alice and bob share one SA pair: 2 SAs per host, both media flows pass', async () => {
     // bob's UA answers both; its second call gets the next media port (40004).
