@@ -29,6 +29,8 @@ const DESCRIBE: Record<string, (e: UaEventLine) => string> = {
   'invite-sent': (e) => `INVITE with MIKEY+SDP sent (${e.bytes} bytes over ${String(e.transport).toUpperCase()})`,
   'invite-received': (e) => `INVITE received (${e.contentType}, body ${e.bytes} bytes)`,
   'ringing-sent': () => '180 Ringing sent',
+  'progress-sent': () => '183 Session Progress with the MIKEY response sent (the 200 OK repeats it)',
+  'sas-prepared': (e) => `sipsecd installed ${e.sas} SAs from the 183, no policy yet (${e.role})`,
   provisional: (e) => `${e.status} received`,
   'sas-installed': (e) => `sipsecd installed ${e.sas} SAs (${e.role})`,
   '200-sent': () => '200 OK with the MIKEY response sent',

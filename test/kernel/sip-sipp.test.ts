@@ -47,6 +47,7 @@ a=rtpmap:0 PCMU/8000
 ]]></send>
   <recv response="100" optional="true"/>
   <recv response="180" optional="true"/>
+  <recv response="183" optional="true"/>
   <recv response="200" rrs="true"/>
   <send><![CDATA[
 ACK [next_url] SIP/2.0
@@ -150,6 +151,7 @@ describe('sipp against the reference UA', () => {
     expect(ev('invite-received')).toMatchObject({ contentType: 'multipart/mixed' });
     expect(ev('sas-installed')).toMatchObject({ role: 'callee', sas: 2 });
     expect(ev('sas-installed')!.t).toBeLessThan(ev('200-sent')!.t);
+    expect(ev('progress-sent')).toMatchObject({ status: 183, bytes: ev('200-sent')!.bytes }); // the answer previewed in a 183
     expect(ev('ack-received')).toBeTruthy();
     expect(ev('bye-received')).toBeTruthy();
     expect(ev('released')).toBeTruthy();
