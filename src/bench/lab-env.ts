@@ -45,7 +45,7 @@ export interface DaemonOptions {
   maxConnections?: number;
   /** Seconds a released peer's SAs linger (default 3600). */
   linger?: number;
-  /** Start node without the flags and allocator settings of bin/sipsecd.js's shebang (a reference for them). */
+  /** Start node without sipsecd's node flags and allocator settings (src/lab/sipsecd-command.ts; a reference for them). */
   plainNode?: boolean;
 }
 

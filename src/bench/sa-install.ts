@@ -345,7 +345,7 @@ export async function benchSaInstall(size: BenchSize, onProgress: (what: string)
       s: plain,
       per: requestsPerAnswer,
       faults: faultsPerAnswer('plain'),
-      note: `the same daemon started without the shebang's node flags and malloc settings, blocks alternating with the line above; shipped/plain p50 ${fmtRatio(ratio(answer.p50, plain.p50))}; its ping p50 ${fmtNs(summarize(runs.plain.ping).p50)}`,
+      note: `the same daemon started without its node flags (shebang) and malloc settings (systemd unit), blocks alternating with the line above; shipped/plain p50 ${fmtRatio(ratio(answer.p50, plain.p50))}; its ping p50 ${fmtNs(summarize(runs.plain.ping).p50)}`,
     });
     lines.push({ method: 'daemon: answer round trip, phase timing on', s: summarize(phasedNs), per: requestsPerAnswer, note: 'as shipped, with SIPSECD_PHASES timing on (a clock read per phase): the breakdown below' });
     lines.push({ method: 'MIKEY respond (in-process)', s: mikey, note: 'PSK, decode + MAC + derive, no kernel' });
