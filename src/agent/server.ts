@@ -369,7 +369,8 @@ class Connection {
   #stats(id: number, args: ParsedArgsOf<'stats'>, ph: RequestPhases | undefined): void {
     if ((args.reset || args.phases !== undefined) && !this.who.admin) return this.#fail(id, { code: 'forbidden', message: 'reset and phases need root or the admin group' }, ph);
     const ru = process.resourceUsage();
-    const phases = this.phases?.enabled ? this.phases.summary() : undefined;
+    // The phase summary sorts thousands of samples: admins only, so no UA can make the loop spin with it.
+    const phases = this.phases?.enabled && this.who.admin ? this.phases.summary() : undefined;
     if (args.reset) this.phases?.reset();
     if (args.phases !== undefined && this.phases) this.phases.enabled = args.phases;
     const result: ResultOf<'stats'> = { pid: process.pid, minorPageFaults: ru.minorPageFault, majorPageFaults: ru.majorPageFault, rssBytes: process.memoryUsage.rss(), ...(phases ? { phases } : {}) };

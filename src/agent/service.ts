@@ -24,9 +24,10 @@
  * both SAs, no policy (a copy that fails changes nothing: SIP does not
  * protect a 1xx, the 2xx's copy is then verified in full); the 2xx's
  * `confirm` finds the same bytes (RFC 3261 §13.2.1: the 2xx repeats the
- * answer) and only adds the policies.  It is not verified twice (the offer's
- * state is single-use and was spent); other bytes (a 2xx from another fork)
- * are refused and the pair given back.
+ * answer) and only adds the policies, without a second verification.
+ * Other bytes (a 2xx from another fork, RFC 3261 §13.2.2.4) give the early
+ * pair back and are verified and installed in full: the offer's state is
+ * kept, not wiped, from the early confirm until the 2xx for this.
  */
 import { KernelAlgorithmError, KernelError } from '../kernel/errors.js';
 import type { KernelIpsec } from '../kernel/types.js';
@@ -50,7 +51,7 @@ import type { NatKeepalives } from './nat.js';
 import type { RequestPhases } from './phases.js';
 import { planOf, selectorsFor } from './plan.js';
 import { formatSpi, type CallInfo, type ParsedArgsOf, type ResultOf, type SaInfo } from './protocol.js';
-import type { PairPlan, PeerRegistry, PeerSnapshot } from './registry.js';
+import { RegistryError, type PairPlan, type PeerRegistry, type PeerSnapshot } from './registry.js';
 import type { Handlers, RequestContext } from './server.js';
 
 const b64 = (b: Uint8Array) => Buffer.from(b).toString('base64');
@@ -95,7 +96,7 @@ export class SipsecService {
    * Callers' calls whose pair a 1xx's answer installed (`confirm` early), until the 2xx's `confirm`: that
    * MIKEY message, and what glare detection needs of the spent offer (`markGlare`).
    */
-  private readonly confirmedEarly = new Map<string, { mikey: Buffer; csbId: number; localAddress: string }>();
+  private readonly confirmedEarly = new Map<string, EarlyConfirm>();
   /** Per call id: the end of the requests on it that are queued or running (see inCallOrder). */
   private readonly callQueue = new Map<string, Promise<void>>();
 
@@ -283,7 +284,7 @@ export class SipsecService {
   private async unprepare(callId: string): Promise<void> {
     this.natOnActivate.delete(callId);
     this.preparedLostGlare.delete(callId);
-    this.confirmedEarly.delete(callId);
+    this.forgetEarly(callId);
     this.owners.release(callId);
     if (await this.d.registry.discard(callId)) this.d.log.info('prepared sas given back', { callId });
   }
@@ -291,6 +292,8 @@ export class SipsecService {
   /** The callee accepted a prepared call: its pair takes over the peer's traffic. */
   private async activate(a: ParsedArgsOf<'activate'>, ctx: RequestContext): Promise<ResultOf<'activate'>> {
     this.owners.check(a.callId, who(ctx));
+    // A caller's pair confirmed early is activated by the 2xx's confirm, which checks its bytes first.
+    if (this.confirmedEarly.has(a.callId)) throw new RequestError('not-prepared', `call ${a.callId} is a caller's early-confirmed call: confirm the 2xx`);
     return { sas: await this.activatePrepared(a.callId) };
   }
 
@@ -298,7 +301,7 @@ export class SipsecService {
   private async activatePrepared(callId: string): Promise<SaInfo[]> {
     const info = this.calls.get(callId);
     if (!info || !this.calls.takePrepared(callId)) throw new RequestError('not-prepared', `call ${callId} has no prepared SAs`);
-    this.confirmedEarly.delete(callId);
+    this.forgetEarly(callId);
     let snap: PeerSnapshot;
     const lostGlare = this.preparedLostGlare.delete(callId);
     try {
@@ -380,12 +383,10 @@ export class SipsecService {
     this.owners.check(a.callId, who(ctx));
     if (a.early) return this.confirmEarly(a, ctx);
     const early = this.confirmedEarly.get(a.callId);
-    if (early) return this.confirmAfterEarly(a, early.mikey);
+    if (early) return this.confirmAfterEarly(a, early, ctx);
     const info = this.calls.get(a.callId);
     const pending = this.calls.takePending(a.callId);
     if (!info || !pending) throw new RequestError('not-offered', `call ${a.callId} has no offer waiting for a response`);
-    const { creds } = this.peer(info.peerUri);
-    let result: ExchangeResult;
     const rekey = info.state === 'established';
     // A failed first exchange ends the call; a failed rekey leaves it on its current SAs.
     const fail = async () => {
@@ -394,26 +395,47 @@ export class SipsecService {
       await this.calls.drop(a.callId);
       this.owners.release(a.callId);
     };
+    return this.completeOffer(a, ctx, info, pending.state, { lostGlare: this.glareLost.delete(pending), fail });
+  }
+
+  /**
+   * The initiator's end of an exchange: the responder's message verified
+   * with the offer's `state` (which is wiped), then the pair installed, or
+   * joined in place when the offer lost a glare tie-break.  `fail` undoes the
+   * call on a refusal.  `freshInboundSa`: the reserved inbound SPI was used
+   * and given back (an early pair), so the inbound SA is added, not updated.
+   */
+  private async completeOffer(
+    a: ParsedArgsOf<'confirm'>,
+    ctx: RequestContext,
+    info: CallInfo,
+    state: InitiatorState,
+    o: { lostGlare: boolean; fail: () => Promise<void>; freshInboundSa?: boolean },
+  ): Promise<ResultOf<'confirm'>> {
+    const { creds } = this.peer(info.peerUri);
+    let result: ExchangeResult;
     try {
       // Where SIP saw the responder: differing from its private map address, it is behind a NAT.
-      result = verifyResponse(pending.state, Buffer.from(a.mikey, 'base64'), { credentials: creds, now: this.now, observedPeerAddr: a.peerAddress });
+      result = verifyResponse(state, Buffer.from(a.mikey, 'base64'), { credentials: creds, now: this.now, observedPeerAddr: a.peerAddress });
     } catch (e) {
-      await fail();
+      await o.fail();
       throw mikeyFailure(e);
     }
-    const lostGlare = this.glareLost.delete(pending);
+    ctx.phases?.lap('mikey');
     const sas = await this.install(
       { callId: a.callId, owner: ctx.caller.uid, localUri: info.localUri, peerUri: info.peerUri },
       result,
       'initiator',
       a.sdp,
-      async (call, plan) => {
-        if (!lostGlare) return this.d.registry.install(call, plan);
+      async (call, planned) => {
+        const plan = o.freshInboundSa ? { ...planned, inViaUpdate: false } : planned;
+        if (!o.lostGlare) return this.d.registry.install(call, plan);
         const snap = await this.d.registry.joinPair(call, plan);
         this.d.log.info('glare: call joins the winning pair', { callId: call.callId, peer: snap.peer });
         return snap;
       },
-      fail,
+      o.fail,
+      ctx.phases,
     );
     this.calls.established({ ...info, state: 'established' });
     return { sas };
@@ -438,7 +460,7 @@ export class SipsecService {
     const mikey = Buffer.from(a.mikey, 'base64');
     let result: ExchangeResult;
     try {
-      result = verifyResponse(pending.state, mikey, { credentials: creds, now: this.now, observedPeerAddr: a.peerAddress, keepOnFailure: true });
+      result = verifyResponse(pending.state, mikey, { credentials: creds, now: this.now, observedPeerAddr: a.peerAddress, keep: 'always' });
     } catch (e) {
       const failure = mikeyFailure(e);
       this.d.log.warn('early answer rejected', { callId: a.callId, peer: info.peerUri, reason: failure.message });
@@ -446,6 +468,8 @@ export class SipsecService {
     }
     ctx.phases?.lap('mikey');
     this.calls.takePending(a.callId);
+    // Seen by markGlare from now on: a crossing answer during the install below must weigh this offer.
+    this.confirmedEarly.set(a.callId, { mikey, csbId: pending.state.facts.csbId, localAddress: pending.localAddress, state: pending.state });
     const sas = await this.install(
       { callId: a.callId, owner: ctx.caller.uid, localUri: info.localUri, peerUri: info.peerUri },
       result,
@@ -453,30 +477,49 @@ export class SipsecService {
       a.sdp,
       (call, plan) => this.d.registry.prepare(call, plan),
       async () => {
+        this.forgetEarly(a.callId);
+        this.preparedLostGlare.delete(a.callId);
         await this.d.kernel.deleteSa({ dst: pending.localAddress, spi: pending.inboundSpi, proto: 'esp' }).catch(() => undefined);
         await this.calls.drop(a.callId);
         this.owners.release(a.callId);
       },
       ctx.phases,
     );
-    this.confirmedEarly.set(a.callId, { mikey, csbId: pending.state.facts.csbId, localAddress: pending.localAddress });
     this.calls.prepared({ ...info, state: 'prepared' }, PREPARED_TTL_MS, () => this.unprepare(a.callId));
     return { sas };
   }
 
   /**
    * The 2xx's `confirm` after an early one: the same message (byte for
-   * byte) adds the policies; any other is refused (`answer-changed`) and the
-   * prepared pair given back: the offer's state was spent on the first.
+   * byte) adds the policies.  Another message is another fork's answer to
+   * the same offer (RFC 3261 §13.2.2.4: the fork that picked up is not the
+   * one whose 183 came first): the early pair goes, and that answer is
+   * verified in full with the offer's state, kept for this until the 2xx,
+   * and installed; if it fails, the call ends.
    */
-  private async confirmAfterEarly(a: ParsedArgsOf<'confirm'>, early: Buffer): Promise<ResultOf<'confirm'>> {
-    if (!early.equals(Buffer.from(a.mikey, 'base64'))) {
-      await this.calls.drop(a.callId); // unprepare: the pair goes, the owner is released
-      this.d.save();
-      this.d.log.warn('2xx answer differs from the early one', { callId: a.callId });
-      throw new RequestError('answer-changed', `the 2xx's MIKEY message for call ${a.callId} is not the one confirmed early`, { warning: '399 sipsec "MIKEY: answer changed"' });
+  private async confirmAfterEarly(a: ParsedArgsOf<'confirm'>, early: EarlyConfirm, ctx: RequestContext): Promise<ResultOf<'confirm'>> {
+    if (early.mikey.equals(Buffer.from(a.mikey, 'base64'))) return { sas: await this.activatePrepared(a.callId) };
+    this.confirmedEarly.delete(a.callId); // its state is spent (and wiped) by completeOffer
+    const lostGlare = this.preparedLostGlare.delete(a.callId);
+    const info = this.calls.get(a.callId);
+    if (!info || !this.calls.takePrepared(a.callId)) {
+      early.state.wipe();
+      throw new RequestError('not-offered', `call ${a.callId} has no offer waiting for a response`);
     }
-    return { sas: await this.activatePrepared(a.callId) };
+    await this.d.registry.discard(a.callId);
+    this.d.log.info('2xx from another fork than the early answer: the early pair goes, its answer is verified', { callId: a.callId });
+    const fail = async () => {
+      await this.calls.drop(a.callId);
+      this.owners.release(a.callId);
+      this.d.save();
+    };
+    return this.completeOffer(a, ctx, info, early.state, { lostGlare, fail, freshInboundSa: true });
+  }
+
+  /** Forget a caller's early confirm, wiping the offer's state it kept for another fork's 2xx. */
+  private forgetEarly(callId: string): void {
+    this.confirmedEarly.get(callId)?.state.wipe();
+    this.confirmedEarly.delete(callId);
   }
 
   /**
@@ -663,6 +706,15 @@ function sameUri(a: string, b: string): boolean {
   return na !== undefined && na === normalizeSipUri(b);
 }
 
+/** A caller's offer confirmed early (a 1xx's answer): that message, and what the 2xx's confirm and markGlare need. */
+interface EarlyConfirm {
+  mikey: Buffer;
+  csbId: number;
+  localAddress: string;
+  /** The offer's state, kept (not wiped) in case another fork's 2xx carries another answer. */
+  state: InitiatorState;
+}
+
 /** The tie-break of two crossing exchanges (see `SipsecService.markGlare`): lower initiator URI, then lower CSB ID. */
 export function glareWinner<T extends { initiatorUri: string; csbId: number }>(x: T, y: T): T {
   const ux = normalizeSipUri(x.initiatorUri) ?? x.initiatorUri;
@@ -713,5 +765,7 @@ function kernelFailure(e: unknown): RequestError {
   }
   if (e instanceof KernelError) return new RequestError('kernel', e.message, { sipStatus: 500, errno: e.code });
   if (e instanceof MikeyError) return mikeyFailure(e);
+  // The registry's refusals (call-exists, unknown-call, not-updatable): the call's state, not the kernel's.
+  if (e instanceof RegistryError) return new RequestError(e.code, e.message, { sipStatus: 500 });
   throw e;
 }

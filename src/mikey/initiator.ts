@@ -10,8 +10,9 @@
  * and a MAC key: it never prints them (JSON / inspect show facts only), and
  * `serializeState` — for the CLI's 0600 --state file — is the one way out.
  * The state is single-use: `verifyResponse` wipes it, success or failure
- * (a failure leaves it with `keepOnFailure`: a copy of the answer that SIP did
- * not protect, a 1xx's, may be forged; the 2xx's copy is checked next).
+ * (`keep` leaves it: a copy of the answer that SIP did not protect, a 1xx's,
+ * may be forged, and the 2xx's copy is checked next; another fork's 2xx
+ * carries another answer).
  */
 import { DhKeyPair, type OakleyGroup } from './dh.js';
 import { isIPv4 } from 'node:net';
@@ -129,11 +130,13 @@ export interface VerifyOptions {
   readonly observedPeerAddr?: string;
   readonly now?: () => number;
   /**
-   * A response that fails leaves the state as it was (wiped only on
-   * success): the response came in a SIP 1xx (RFC 3261 §13.2.1), which the
-   * 2xx repeats, and a forged 1xx must not spend the offer.
+   * Keep the state instead of wiping it: `on-failure`, a response that fails
+   * leaves it as it was (the response came in a SIP 1xx, RFC 3261 §13.2.1,
+   * which the 2xx repeats, and a forged 1xx must not spend the offer);
+   * `always`, after success too (a 2xx from another fork than the 1xx's,
+   * §13.2.2.4, carries another answer to the same offer): the caller wipes it.
    */
-  readonly keepOnFailure?: boolean;
+  readonly keep?: 'on-failure' | 'always';
 }
 
 /** The response's map must keep every field we sent and fill every placeholder. */
@@ -192,7 +195,7 @@ function natOfResponse(state: InitiatorState, got: readonly IpsecCs[], family: 4
 /**
  * Check the R_MESSAGE and derive the SAs.  An Error message from the peer
  * throws MikeyError with the peer's first Err no.  The state is wiped
- * (on failure too, unless `keepOnFailure`).
+ * (on failure too), unless `keep` says otherwise.
  */
 export function verifyResponse(state: InitiatorState, response: Uint8Array, opts: VerifyOptions): ExchangeResult {
   let verified = false;
@@ -238,7 +241,7 @@ export function verifyResponse(state: InitiatorState, response: Uint8Array, opts
       tgk.fill(0);
     }
   } finally {
-    if (verified || !opts.keepOnFailure) state.wipe();
+    if (opts.keep !== 'always' && (verified || opts.keep !== 'on-failure')) state.wipe();
   }
 }
 

@@ -7,7 +7,9 @@
 // alice's pair with no policy, the 200 OK's `confirm` adds the policies.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SipsecClientError, type SipsecClient } from '../../src/client/client.js';
-import { ALICE, BOB, startPair, type Pair } from './helpers/sipsecd.js';
+import { ReplayCache } from '../../src/mikey/replay.js';
+import { respond } from '../../src/mikey/responder.js';
+import { ALICE, BOB, LAB_PSK_HEX, startPair, type Pair } from './helpers/sipsecd.js';
 
 const A = '10.0.0.1';
 const B = '10.0.0.2';
@@ -129,7 +131,7 @@ describe('prepared while ringing', () => {
     cb.close();
   }, 120_000);
 
-  it('caller: a reject while bob rings leaves nothing after an early confirm; a forged 183 changes nothing; a 2xx answer other than the early one is refused', async () => {
+  it('caller: a reject while bob rings leaves nothing after an early confirm; a forged 183 changes nothing; a 2xx answering another offer ends the call', async () => {
     const ca = await p.client('a');
     const cb = await p.client('b');
     // Rejected (486) while ringing: both release.
@@ -161,17 +163,52 @@ describe('prepared while ringing', () => {
     await cb.release('early-3');
     await new Promise((r) => setTimeout(r, 3000));
 
-    // The 200 OK's message is not the 183's (another fork answered): refused, the early pair goes.
+    // The 200 OK's message is not the 183's and answers another offer (early-3's): the early pair
+    // goes, the message fails its full verification, the call ends with nothing left.
     const third = await ring(ca, cb, 'early-4');
     await ca.confirm({ callId: 'early-4', mikey: third.mikey, peerAddress: B, early: true });
     expect((await spis('a')).length).toBe(2);
     const other = await ca.confirm({ callId: 'early-4', mikey: next.mikey, peerAddress: B }).catch((e: unknown) => e);
-    expect(other).toMatchObject({ code: 'answer-changed' });
+    expect(other).toMatchObject({ code: 'mikey-rejected' });
     expect(await xfrm('a', 'state')).toBe('');
     expect(await xfrm('a', 'policy')).toBe('');
     expect((await ca.calls()).calls).toEqual([]);
     await cb.release('early-4');
     expect(await xfrm('b', 'state')).toBe('');
+    ca.close();
+    cb.close();
+  }, 120_000);
+
+  it("caller: another fork's 2xx after an early confirm: the early pair goes, that fork's answer is verified and its pair installed", async () => {
+    const ca = await p.client('a');
+    const cb = await p.client('b');
+    const offer = await ca.offer({ callId: 'fork-1', localUri: ALICE, peerUri: BOB, localAddress: A });
+    const fork1 = await cb.prepare({ callId: 'fork-1', localUri: BOB, peerUri: ALICE, mikey: offer.mikey, peerAddress: A, localAddress: B });
+    await ca.confirm({ callId: 'fork-1', mikey: fork1.mikey, peerAddress: B, early: true });
+    const early = await spis('a');
+    expect(early.length).toBe(2);
+    // Fork 2 (bob's other device: the same PSK, its own replay cache and SPI) answers the same offer.
+    const fork2 = await respond(Buffer.from(offer.mikey, 'base64'), {
+      localId: BOB,
+      peerId: ALICE,
+      localAddr: B,
+      allocSpi: () => 0x0f0e0d0c,
+      credentials: { psk: Buffer.from(LAB_PSK_HEX, 'hex') },
+      modes: ['psk'],
+      replayCache: new ReplayCache(),
+    });
+    if (!fork2.ok) throw fork2.error;
+    fork2.result.wipe();
+    const done = await ca.confirm({ callId: 'fork-1', mikey: Buffer.from(fork2.response).toString('base64'), peerAddress: B });
+    // Alice's pair is fork 2's: out to its SPI, in on her offer's SPI (added anew); the early pair is gone.
+    const now = await spis('a');
+    expect(now).toEqual(done.sas.map((s) => s.spi).sort());
+    expect(done.sas.find((s) => s.direction === 'out')!.spi).toBe('0x0f0e0d0c');
+    expect(now).not.toContain(early.find((x) => x !== done.sas.find((s) => s.direction === 'in')!.spi));
+    expect((await xfrm('a', 'policy')).match(/dir (in|out)/g)?.sort()).toEqual(['dir in', 'dir out']);
+    expect((await ca.calls()).calls.find((c) => c.callId === 'fork-1')?.state).toBe('established');
+    await ca.release('fork-1');
+    await cb.release('fork-1');
     ca.close();
     cb.close();
   }, 120_000);

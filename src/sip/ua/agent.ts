@@ -26,9 +26,10 @@
  * mobility) it moves the call: the callee takes the new Contact as remote
  * target and, from the re-INVITE's ACK on, sends media to the new SDP address.  With forking only the first
  * 2xx is keyed; any other 2xx is ACKed and hung up.  A caller that confirmed
- * one fork's 183 early is bound to that answer: a 2xx from another fork
- * carries another MIKEY response, sipsecd refuses it (`answer-changed`, the
- * offer is spent) and gives the early pair back; that call fails (ACK, BYE).
+ * one fork's 183 early and gets the 2xx of another fork confirms that 2xx as
+ * usual: sipsecd gives the early pair back and verifies and installs the
+ * other fork's answer (it kept the offer's state until the 2xx); if that
+ * fails, the call fails (ACK, BYE).
  */
 import { digestAuthorization } from '../digest.js';
 import { SipBodyError, SipError } from '../errors.js';
@@ -148,6 +149,8 @@ interface Call {
   dialog?: Dialog;
   invite?: SipRequest;
   inviteTx?: ServerTransaction;
+  /** UAS: the To tag of every response to the INVITE (RFC 3261 §8.2.6.2), set before the 180. */
+  localTag?: string;
   /** UAC: the ACK of the accepted 2xx, resent on its retransmissions. */
   ack?: { data: Uint8Array; target: Target };
   /** UAS: 2xx retransmission until the ACK (§13.3.1.4). */
@@ -673,7 +676,7 @@ export class UserAgent implements TransactionUser {
         respond(inviteTx ? 200 : 481);
         if (inviteTx && call && inviteTx.state === 'proceeding') {
           call.okTimer?.cancel();
-          inviteTx.respond(buildResponse(inviteTx.request, 487, { toTag: call.dialog?.localTag ?? newTag() }));
+          inviteTx.respond(buildResponse(inviteTx.request, 487, { toTag: call.dialog?.localTag ?? call.localTag ?? newTag() }));
           this.log({ event: 'cancelled', callId: call.id });
           void this.#end(call, { callId: call.id, ok: false, status: 487 });
         }
@@ -695,7 +698,7 @@ export class UserAgent implements TransactionUser {
     call.invite = req;
     this.incoming.push(call.done);
     this.onIncoming(call.done);
-    const localTag = newTag();
+    const localTag = (call.localTag = newTag());
     const type = header(req, 'Content-Type') ?? 'application/sdp';
     this.log({ event: 'invite-received', callId: call.id, from: peerUri, bytes: req.body.length, contentType: type.split(';')[0] });
     const reject = async (status: number, extra: Header[], body?: Uint8Array): Promise<void> => {

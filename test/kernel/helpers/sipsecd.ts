@@ -11,6 +11,8 @@ import { createTopology, type HostSpec, type Topology, type TopologySpec } from 
 export const ROOT = resolve(import.meta.dirname, '..', '..', '..');
 export const ALICE = 'sip:alice@example.org';
 export const BOB = 'sip:bob@example.org';
+/** The pre-shared key both lab daemons use (hex), e.g. for a third party answering in-process. */
+export const LAB_PSK_HEX = '00112233445566778899aabbccddeeff00112233';
 
 export interface HostSide {
   host: 'a' | 'b';
@@ -69,7 +71,7 @@ export async function startPair(o: PairOptions): Promise<Pair> {
   const bare = (cidrs: string[]) => cidrs.map((c) => c.split('/')[0]!);
   const a: HostSide = { host: 'a', uri: ALICE, addrs: o.identityAddrs?.a ?? bare(o.a) };
   const b: HostSide = { host: 'b', uri: BOB, addrs: o.identityAddrs?.b ?? bare(o.b) };
-  writeFileSync(join(dir, 'psk'), '00112233445566778899aabbccddeeff00112233\n', { mode: 0o600 });
+  writeFileSync(join(dir, 'psk'), `${LAB_PSK_HEX}\n`, { mode: 0o600 });
   for (const [me, peer] of [
     [a, b],
     [b, a],

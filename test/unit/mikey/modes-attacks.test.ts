@@ -94,7 +94,7 @@ describe('responder refuses attacks with the right ErrNo and an Error message', 
     expect(unauth!.payloads.map((p) => p.kind)).toEqual(['t', 'err']);
   });
 
-  it('initiator: the state is single-use (wiped after a failure too); keepOnFailure keeps it for the genuine response (a forged SIP 1xx)', async () => {
+  it('initiator: the state is single-use (wiped after a failure too); keep on-failure keeps it for the genuine response (a forged SIP 1xx), keep always for another fork answering', async () => {
     const a = offer();
     const out = await respond(a.message, ropts());
     if (!out.ok) throw out.error;
@@ -108,11 +108,21 @@ describe('responder refuses attacks with the right ErrNo and an Error message', 
     if (!ok.ok) throw ok.error;
     const forged = ok.response.slice();
     forged[forged.length - 1]! ^= 1;
-    expect(() => verifyResponse(b.state, forged, { ...o, keepOnFailure: true })).toThrow(expect.objectContaining({ errNo: ErrNo.AUTH_FAILURE }));
-    const result = verifyResponse(b.state, ok.response, { ...o, keepOnFailure: true });
+    expect(() => verifyResponse(b.state, forged, { ...o, keep: 'on-failure' })).toThrow(expect.objectContaining({ errNo: ErrNo.AUTH_FAILURE }));
+    const result = verifyResponse(b.state, ok.response, { ...o, keep: 'on-failure' });
     expect(result.csbId).toBe(b.state.facts.csbId);
     result.wipe();
-    expect(() => verifyResponse(b.state, ok.response, { ...o, keepOnFailure: true })).toThrow(); // wiped on success
+    expect(() => verifyResponse(b.state, ok.response, { ...o, keep: 'on-failure' })).toThrow(); // wiped on success
+    // keep always: the state outlives a success, a second answer to the same offer verifies, the caller wipes.
+    const c = offer();
+    const first = await respond(c.message, ropts());
+    const second = await respond(c.message, ropts({ replayCache: cache() }));
+    if (!first.ok || !second.ok) throw new Error('not answered');
+    verifyResponse(c.state, first.response, { ...o, keep: 'always' }).wipe();
+    const other = verifyResponse(c.state, second.response, o);
+    expect(other.csbId).toBe(c.state.facts.csbId);
+    other.wipe();
+    expect(() => verifyResponse(c.state, second.response, o)).toThrow(); // wiped by the last, without keep
   });
 
   it('initiator: a response whose T is not the offer\'s is INVALID_TS (§5.2)', async () => {

@@ -48,6 +48,8 @@ class FakeDaemon implements Keying {
   }
   /** Early confirms fail (as a forged 183's MIKEY would). */
   earlyFails = false;
+  /** A 2xx answer other than the early one fails its full verification (sipsecd then ends the call). */
+  otherAnswerFails = false;
   /** The MIKEY message of each call's early confirm (sipsecd compares the 2xx's with it). */
   readonly #early = new Map<string, string>();
   async confirm(a: { callId: string; mikey: string; early?: boolean }) {
@@ -55,8 +57,8 @@ class FakeDaemon implements Keying {
     if (a.early) {
       if (this.earlyFails) throw Object.assign(new Error('MIKEY: Authentication failure'), { code: 'mikey-rejected', extra: {} });
       this.#early.set(a.callId, a.mikey);
-    } else if (this.#early.has(a.callId) && this.#early.get(a.callId) !== a.mikey) {
-      throw Object.assign(new Error('not the answer confirmed early'), { code: 'answer-changed', extra: {} });
+    } else if (this.otherAnswerFails && this.#early.has(a.callId) && this.#early.get(a.callId) !== a.mikey) {
+      throw Object.assign(new Error('MIKEY: Authentication failure'), { code: 'mikey-rejected', extra: {} });
     }
     return { sas: [{}, {}] };
   }
@@ -141,6 +143,9 @@ describe('UA: the caller cancels (RFC 3261 §9.1)', () => {
     for (const h of ['Call-ID', 'From', 'To', 'Via']) expect(header(cancel!, h)).toBe(header(invite!, h));
     expect(header(cancel!, 'CSeq')).toBe(header(invite!, 'CSeq')!.replace('INVITE', 'CANCEL'));
     expect(header(s.msgs('ACK')[0]!, 'Via')).toBe(header(invite!, 'Via')); // the 487's ACK: same transaction
+    // §8.2.6.2: every response of bob's to the INVITE has the same To tag.
+    const toTag = (m: SipMessage) => /;tag=([^;]+)/.exec(header(m, 'To')!)?.[1];
+    expect(toTag(s.msgs('487 INVITE')[0]!)).toBe(toTag(s.msgs('180 INVITE')[0]!));
     expect(await out).toEqual({ callId: c.callId, ok: false, status: 487 });
     expect(await c.established).toBe(false);
     expect(s.alice.daemon.ops).toEqual([`offer ${c.callId}`, `release ${c.callId}`]);
@@ -350,7 +355,7 @@ describe('UA: the answer in a 183 while the callee rings (RFC 3261 §13.2.1)', (
     expect(s.events.find((e) => e.event === 'confirm-request')).toMatchObject({ early: false });
   });
 
-  it('a 2xx from another fork than the 183 carries another answer: sipsecd refuses it, the call is ACKed, hung up and released', async () => {
+  it('a 2xx from another fork than the 183 carries another answer: sipsecd verifies it in full, the call goes on with that fork', async () => {
     const s = setup();
     const callee = scriptedCallee(s.net);
     const c = await s.alice.ua.call('sip:bob@10.0.0.2');
@@ -359,6 +364,21 @@ describe('UA: the answer in a 183 while the callee rings (RFC 3261 §13.2.1)', (
     callee.respond('INVITE', 200, 'fork2', true);
     await s.settle();
     expect(s.events.find((e) => e.event === 'confirm-request')).toMatchObject({ early: true, fork: 'other' });
+    expect(await c.established).toBe(true);
+    expect(s.wire()).toEqual(['INVITE', '183 INVITE', '200 INVITE', 'ACK']);
+    expect(header(s.msgs('ACK')[0]!, 'To')).toMatch(/;tag=fork2$/);
+    expect(s.alice.daemon.ops).toEqual([`offer ${c.callId}`, `confirm-early ${c.callId}`, `confirm ${c.callId}`]);
+  });
+
+  it('... and when that answer fails verification, the call is ACKed, hung up and released', async () => {
+    const s = setup();
+    s.alice.daemon.otherAnswerFails = true;
+    const callee = scriptedCallee(s.net);
+    const c = await s.alice.ua.call('sip:bob@10.0.0.2');
+    callee.respond('INVITE', 183, 'fork1', true);
+    await s.settle();
+    callee.respond('INVITE', 200, 'fork2', true);
+    await s.settle();
     expect(s.wire()).toEqual(['INVITE', '183 INVITE', '200 INVITE', 'ACK', 'BYE']);
     expect(header(s.msgs('BYE')[0]!, 'To')).toMatch(/;tag=fork2$/);
     callee.respond('BYE', 200, 'fork2');
