@@ -98,7 +98,7 @@ describe('socket server', () => {
     expect(seen).toMatchObject({ pid: process.pid, uid: process.getuid!(), gid: process.getgid!() });
   });
 
-  it('stats: page faults always; per-op phases only while timing is on, switched and reset by an admin only', async () => {
+  it('stats: page faults always; per-op phases only while timing is on and only to an admin, switched and reset by an admin only', async () => {
     let admin = false;
     const path = await start({
       phases: new PhaseStats(false),
@@ -125,11 +125,13 @@ describe('socket server', () => {
     expect(await a.next()).toMatchObject({ ok: true });
     await ask(3, 'calls');
     await ask(4, 'calls');
-    const on = (await ask(5, 'stats')).result.phases!;
+    expect((await ask(5, 'stats')).result.phases).toBeUndefined(); // not an admin: no phase summary
+    a.sock.write(encodeFrame({ v: 1, id: 3, op: 'stats', args: {} }));
+    const on = ((await a.next()) as { result: ResultOf<'stats'> }).result.phases!;
     expect(on.calls!.total!.n).toBe(2);
     expect(Object.keys(on.calls!).sort()).toEqual(['handler', 'kernel', 'parse', 'queued', 'reply', 'total']);
     for (const x of Object.values(on.calls!)) expect(x.p50).toBeGreaterThanOrEqual(0);
-    a.sock.write(encodeFrame({ v: 1, id: 2, op: 'stats', args: { reset: true, phases: false } }));
+    a.sock.write(encodeFrame({ v: 1, id: 4, op: 'stats', args: { reset: true, phases: false } }));
     expect(((await a.next()) as { result: ResultOf<'stats'> }).result.phases!.calls!.total!.n).toBe(2);
     expect((await ask(6, 'stats')).result.phases).toBeUndefined();
   });
