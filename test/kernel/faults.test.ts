@@ -137,7 +137,9 @@ describe('sipsecd faults in the lab', () => {
   }, 60_000);
 
   it('keeps serving on a full disk: status reports the state error, and clears it once a save succeeds', async () => {
-    // Restart a with its state directory (snapshot and journal) on a 64 KiB tmpfs that is full.
+    // Restart a with its state directory (snapshot and journal) on a 1 MiB tmpfs that is full.  Not
+    // smaller: once space is back, the snapshot is written beside the old one before the rename, and
+    // after the 100 calls above (replay cache, peers) each can take tens of KiB.
     const stateDir = join(p.dir, 'a', 'state');
     const keep = mkdtempSync('/tmp/sipsec-state-');
     const files = existsSync(stateDir) ? readdirSync(stateDir) : [];
@@ -145,13 +147,13 @@ describe('sipsecd faults in the lab', () => {
     p.kill('a');
     await new Promise((r) => setTimeout(r, 300));
     mkdirSync(stateDir, { recursive: true });
-    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=64k,mode=0700', 'tmpfs', stateDir]);
+    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=1m,mode=0700', 'tmpfs', stateDir]);
     try {
       for (const f of files) copyFileSync(join(keep, f), join(stateDir, f));
       // Fill the file system: the daemon's first snapshot at start already fails.
       const filler = join(stateDir, 'filler');
       try {
-        writeFileSync(filler, Buffer.alloc(128 * 1024));
+        writeFileSync(filler, Buffer.alloc(2 * 1024 * 1024));
       } catch (e) {
         expect((e as NodeJS.ErrnoException).code).toBe('ENOSPC');
       }
