@@ -107,6 +107,12 @@ export class RequestPhases {
     this.#last = now;
   }
 
+  /** The request's arguments are parsed: it is an `op` request from here, and the time so far is `parse`. */
+  parsed(op: string): void {
+    this.op = op;
+    this.lap('parse');
+  }
+
   /** Close the last phase and record the request (once; only requests that reached an op). */
   end(last: Phase): void {
     this.lap(last);

@@ -336,10 +336,7 @@ class Connection {
     if (op === 'ping' || op === 'subscribe' || op === 'stats') {
       const parsed = this.#parse(id, op, msg.args);
       if (!parsed) return;
-      if (ph) {
-        ph.op = op;
-        ph.lap('parse');
-      }
+      ph?.parsed(op);
       if (op === 'ping') return this.#reply(id, { pong: true, protocol: PROTOCOL_VERSION }, ph);
       if (op === 'stats') return this.#stats(id, parsed as ParsedArgsOf<'stats'>, ph);
       this.#events = new Set((parsed as ParsedArgsOf<'subscribe'>).events ?? EVENT_NAMES);
@@ -358,10 +355,7 @@ class Connection {
     }
     const parsed = this.#parse(id, op as Op, msg.args);
     if (!parsed) return over();
-    if (ph) {
-      ph.op = op;
-      ph.lap('parse');
-    }
+    ph?.parsed(op);
     this.#run(id, op as Op, parsed, handler, over, ph);
   }
 
